@@ -1,0 +1,162 @@
+"""Source mappings: YAML files that map a real export's columns and formats onto a contract.
+
+A mapping is chosen per landed file by its ``file_pattern`` (a glob on the file name).
+Files that match no mapping are read with the canonical mapping: the export already uses
+the contract's column names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cx_pipeline.contracts import Contract
+from cx_pipeline.settings import ConfigError
+from cx_pipeline.yamlfile import LineMap, file_error, load_yaml_mapping
+
+BUNDLED_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "schemas" / "mappings"
+CANONICAL = "canonical"
+MAPPING_KEYS = {
+    "name",
+    "source",
+    "description",
+    "file_pattern",
+    "delimiter",
+    "columns",
+    "constants",
+    "row_id_column",
+    "timestamp_format",
+    "timestamp_timezone",
+}
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """How one export's columns and formats map onto a source contract."""
+
+    name: str
+    source: str
+    file_pattern: str
+    # canonical column -> export column
+    columns: dict[str, str] = field(default_factory=dict)
+    # canonical column -> value used for every row
+    constants: dict[str, str] = field(default_factory=dict)
+    # canonical column filled with "<file>:<row number>" for exports without an id
+    row_id_column: str | None = None
+    delimiter: str | None = None
+    # strftime format of timestamp columns; None means ISO 8601
+    timestamp_format: str | None = None
+    # zone of timestamps written without an offset
+    timestamp_timezone: str = "UTC"
+    path: Path | None = None
+
+    def matches(self, file_name: str) -> bool:
+        """Return whether this mapping applies to a landed file name."""
+        return fnmatch.fnmatch(file_name, self.file_pattern)
+
+    def export_column(self, canonical: str) -> str:
+        """Return the export's column name that feeds a canonical column."""
+        return self.columns.get(canonical, canonical)
+
+
+def canonical_mapping(contract: Contract) -> SourceMapping:
+    """Return the identity mapping, used for files already in the contract's shape."""
+    return SourceMapping(name=CANONICAL, source=contract.source, file_pattern="*")
+
+
+def load_mapping(path: Path, contracts: dict[str, Contract]) -> SourceMapping:
+    """Load one mapping file and check it against its source's contract."""
+    data = load_yaml_mapping(path)
+    unknown = sorted(set(data) - MAPPING_KEYS)
+    if unknown:
+        raise file_error(path, data.line, f"unknown key(s) {unknown}; known: {sorted(MAPPING_KEYS)}")
+    for key in ("name", "source", "file_pattern"):
+        if key not in data:
+            raise file_error(path, data.line, f"missing required key {key!r}")
+
+    source = str(data["source"])
+    if source not in contracts:
+        raise file_error(
+            path, data.line_of("source"), f"source {source!r} has no contract; known: {sorted(contracts)}"
+        )
+    contract = contracts[source]
+    known_columns = set(contract.column_names)
+
+    columns = _string_map(data, "columns", path)
+    constants = _string_map(data, "constants", path)
+    for key, section in (("columns", columns), ("constants", constants)):
+        for canonical in section:
+            if canonical not in known_columns:
+                raise file_error(
+                    path,
+                    data[key].line_of(canonical),
+                    f"{key}: {canonical!r} is not a column of the {source} contract",
+                )
+
+    row_id_column = data.get("row_id_column")
+    if row_id_column is not None and row_id_column not in known_columns:
+        raise file_error(
+            path, data.line_of("row_id_column"), f"row_id_column {row_id_column!r} is not a contract column"
+        )
+
+    timezone = str(data.get("timestamp_timezone", "UTC"))
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise file_error(
+            path, data.line_of("timestamp_timezone"), f"{timezone!r} is not an IANA time zone"
+        ) from exc
+
+    name = str(data["name"])
+    if name == CANONICAL:
+        raise file_error(path, data.line_of("name"), f"the name {CANONICAL!r} is reserved")
+    return SourceMapping(
+        name=name,
+        source=source,
+        file_pattern=str(data["file_pattern"]),
+        columns=columns,
+        constants=constants,
+        row_id_column=row_id_column,
+        delimiter=data.get("delimiter"),
+        timestamp_format=data.get("timestamp_format"),
+        timestamp_timezone=timezone,
+        path=path,
+    )
+
+
+def _string_map(data: LineMap, key: str, path: Path) -> dict[str, str]:
+    section: Any = data.get(key) or {}
+    if not isinstance(section, dict):
+        raise file_error(path, data.line_of(key), f"{key} must be a mapping")
+    return {str(k): str(v) for k, v in section.items()}
+
+
+def load_mappings(contracts: dict[str, Contract], extra_files: tuple[str, ...] = ()) -> dict[str, list[SourceMapping]]:
+    """Load the bundled mappings and any extra files, grouped by source.
+
+    Extra files come first in each list, so a user's mapping wins over a bundled one
+    with an overlapping file pattern.
+    """
+    paths = [Path(p) for p in extra_files] + sorted(BUNDLED_MAPPINGS_DIR.glob("*.yaml"))
+    by_source: dict[str, list[SourceMapping]] = {source: [] for source in contracts}
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"mapping file not found: {path}")
+        mapping = load_mapping(path, contracts)
+        if mapping.name in seen:
+            raise ConfigError(f"{path}: mapping name {mapping.name!r} is already used by {seen[mapping.name]}")
+        seen[mapping.name] = path
+        by_source[mapping.source].append(mapping)
+    return by_source
+
+
+def mapping_for_file(file_name: str, mappings: list[SourceMapping], contract: Contract) -> SourceMapping:
+    """Return the first mapping whose pattern matches, or the canonical mapping."""
+    for mapping in mappings:
+        if mapping.matches(file_name):
+            return mapping
+    return canonical_mapping(contract)

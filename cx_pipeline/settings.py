@@ -1,0 +1,153 @@
+"""Runtime settings: paths from the environment and KPI options from the CX_CONFIG file.
+
+Everything is resolved when a run starts (``Settings.from_env``), never at import time,
+so one process can run against several landing folders or warehouses.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_LANDING_DIR = "./data/landing"
+DEFAULT_WAREHOUSE_PATH = "./data/cx.duckdb"
+
+
+class ConfigError(ValueError):
+    """Raised when the CX_CONFIG file or a declarative project file is invalid."""
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    """KPI options read from the optional CX_CONFIG YAML file.
+
+    Every field has a default, so a missing file means the defaults below.
+    """
+
+    # Calendar days and months of every KPI table are taken in this IANA time zone.
+    reporting_timezone: str = "UTC"
+    # Default scales per survey type, used when a row has no scale_min/scale_max.
+    scales: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {"csat": (1, 5), "review": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+    )
+    # CSAT counts the top N answers of a scale as satisfied (top-2-box: 4-5 of 1-5).
+    # Scales of three points or fewer use the top answer only (3 of 1-3, 1 of 0-1).
+    csat_top_box: int = 2
+    # CES "agree" answers: top 3 on a 7-point scale (5-7), top 2 otherwise (4-5 of 1-5).
+    ces_top_box_7_point: int = 3
+    ces_top_box: int = 2
+    # A trial counts as converted when it reaches a paid period within this many days.
+    conversion_window_days: int = 30
+    # Currency of every amount; subscription and order rows in another currency are quarantined.
+    currency: str = "USD"
+    # The quarantine-rate asset check warns above this share of landed rows.
+    quarantine_rate_warn: float = 0.05
+    # Extra source mapping files (YAML); bundled mappings are always available.
+    mapping_files: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], origin: str) -> KpiConfig:
+        """Build a config from parsed YAML, rejecting unknown keys and bad values."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"{origin}: unknown setting(s) {unknown}; known: {sorted(known)}")
+
+        values = dict(raw)
+        if "scales" in values:
+            values["scales"] = _parse_scales(values["scales"], origin)
+        if "mapping_files" in values:
+            values["mapping_files"] = tuple(str(p) for p in values["mapping_files"])
+        config = cls(**values)
+        config.validate(origin)
+        return config
+
+    def validate(self, origin: str) -> None:
+        """Raise ConfigError naming the setting when a value is out of its domain."""
+        try:
+            zoneinfo.ZoneInfo(self.reporting_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"{origin}: reporting_timezone {self.reporting_timezone!r} is not an IANA time zone"
+            ) from exc
+        for name in ("csat_top_box", "ces_top_box_7_point", "ces_top_box", "conversion_window_days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{origin}: {name} must be a positive integer, got {value!r}")
+        if not 0 <= self.quarantine_rate_warn <= 1:
+            raise ConfigError(
+                f"{origin}: quarantine_rate_warn must be between 0 and 1, "
+                f"got {self.quarantine_rate_warn!r}"
+            )
+
+    def sql_parameters(self) -> dict[str, Any]:
+        """Return the named parameters that SQL models may reference as ``$name``."""
+        return {
+            "reporting_timezone": self.reporting_timezone,
+            "csat_top_box": self.csat_top_box,
+            "ces_top_box_7_point": self.ces_top_box_7_point,
+            "ces_top_box": self.ces_top_box,
+            "conversion_window_days": self.conversion_window_days,
+        }
+
+
+def _parse_scales(raw: Any, origin: str) -> dict[str, tuple[int, int]]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: scales must be a mapping of survey type to [min, max]")
+    scales = dict(KpiConfig().scales)
+    for survey_type, bounds in raw.items():
+        if (
+            not isinstance(bounds, list | tuple)
+            or len(bounds) != 2
+            or not all(isinstance(b, int) for b in bounds)
+            or bounds[0] >= bounds[1]
+        ):
+            raise ConfigError(
+                f"{origin}: scales.{survey_type} must be [min, max] integers with min < max, "
+                f"got {bounds!r}"
+            )
+        scales[str(survey_type)] = (bounds[0], bounds[1])
+    return scales
+
+
+def load_kpi_config(path: str | os.PathLike[str] | None) -> KpiConfig:
+    """Load a KpiConfig from a YAML file, or return the defaults when path is empty."""
+    if not path:
+        return KpiConfig()
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"CX_CONFIG file not found: {config_path}")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping of settings at the top level")
+    return KpiConfig.from_mapping(raw, origin=str(config_path))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and KPI options of one run."""
+
+    landing_dir: Path
+    warehouse_path: Path
+    config_path: Path | None
+    kpi: KpiConfig
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read CX_LANDING_DIR, CX_WAREHOUSE_PATH and CX_CONFIG, applying the defaults."""
+        env = os.environ if environ is None else environ
+        config_value = env.get("CX_CONFIG") or None
+        return cls(
+            landing_dir=Path(env.get("CX_LANDING_DIR") or DEFAULT_LANDING_DIR),
+            warehouse_path=Path(env.get("CX_WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH),
+            config_path=Path(config_value) if config_value else None,
+            kpi=load_kpi_config(config_value),
+        )
