@@ -1,0 +1,203 @@
+"""Extraction: read the files landed for one source and day into raw rows.
+
+Raw rows keep every value as landed (text), mapped onto the contract's column names,
+with the file, the 1-based data row number and any unmapped columns as JSON, so a
+quarantined row can always be traced back to the exact line a user exported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cx_pipeline.contracts import Contract
+from cx_pipeline.mappings import SourceMapping, mapping_for_file
+
+logger = logging.getLogger(__name__)
+
+CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+NDJSON_SUFFIXES = {".ndjson", ".jsonl", ".json"}
+PARQUET_SUFFIXES = {".parquet"}
+UTF8_BOM = b"\xef\xbb\xbf"
+
+RAW_META_COLUMNS: dict[str, str] = {
+    "_partition_date": "DATE",
+    "_source_file": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_mapping": "VARCHAR",
+    "_missing_columns": "VARCHAR",
+    "_extra_columns": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A landed file that could not be read at all."""
+
+    source_file: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The raw rows of one source and partition, and the files that failed."""
+
+    rows: pl.DataFrame
+    files_read: list[str]
+    file_errors: list[FileError]
+
+
+def raw_schema(contract: Contract) -> dict[str, str]:
+    """Return the raw table's columns and DuckDB types: metadata, then contract columns as text."""
+    columns = dict(RAW_META_COLUMNS)
+    columns.update({name: "VARCHAR" for name in contract.column_names})
+    return columns
+
+
+def partition_dir(landing_dir: Path, source: str, partition_date: dt.date) -> Path:
+    """Return the landing folder of one source and arrival day."""
+    return landing_dir / source / partition_date.isoformat()
+
+
+def extract_partition(
+    landing_dir: Path,
+    contract: Contract,
+    mappings: list[SourceMapping],
+    partition_date: dt.date,
+) -> Extraction:
+    """Read every file landed for ``contract.source`` on ``partition_date``.
+
+    A file that cannot be read is reported in ``file_errors`` and the other files still load.
+    """
+    folder = partition_dir(landing_dir, contract.source, partition_date)
+    frames: list[pl.DataFrame] = []
+    files_read: list[str] = []
+    errors: list[FileError] = []
+    if not folder.is_dir():
+        return Extraction(_empty_raw(contract), files_read, errors)
+
+    for path in sorted(folder.iterdir()):
+        relative = path.relative_to(landing_dir).as_posix()
+        if path.name.startswith(".") or path.is_dir():
+            logger.warning("skipped %s: only regular files directly in the day folder are read", relative)
+            continue
+        mapping = mapping_for_file(path.name, mappings, contract)
+        try:
+            table = read_file(path, mapping)
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}"
+            logger.error("could not read %s: %s", relative, reason)
+            errors.append(FileError(relative, reason))
+            continue
+        frames.append(to_raw_rows(table, contract, mapping, relative, partition_date))
+        files_read.append(relative)
+
+    rows = pl.concat(frames, how="vertical") if frames else _empty_raw(contract)
+    return Extraction(rows, files_read, errors)
+
+
+def read_file(path: Path, mapping: SourceMapping) -> pl.DataFrame:
+    """Read a CSV, TSV, NDJSON or Parquet file into a frame of text columns."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        separator = mapping.delimiter or CSV_SUFFIXES[suffix]
+        return _read_csv(path, separator)
+    if suffix in NDJSON_SUFFIXES:
+        text = _decode(path.read_bytes(), path)
+        if not text.strip():
+            return pl.DataFrame()
+        return _all_text(pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None))
+    if suffix in PARQUET_SUFFIXES:
+        return _all_text(pl.read_parquet(path))
+    raise ValueError(f"unsupported file type {suffix or '(none)'}; expected .csv, .tsv, .ndjson, .jsonl or .parquet")
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """Decode UTF-8 (with or without a byte order mark), falling back to Latin-1."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        logger.warning("%s is not valid UTF-8 (byte %d); decoded as Latin-1", path.name, exc.start)
+        return data.decode("latin-1")
+
+
+def _read_csv(path: Path, separator: str) -> pl.DataFrame:
+    text = _decode(path.read_bytes(), path)
+    if not text.strip():
+        return pl.DataFrame()
+    return pl.read_csv(
+        io.BytesIO(text.encode("utf-8")),
+        separator=separator,
+        infer_schema=False,
+    )
+
+
+def _all_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Turn typed columns (Parquet, NDJSON) into the text they stand for."""
+    expressions = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            pattern = "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S%.f"
+            expressions.append(column.dt.strftime(pattern).alias(name))
+        elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
+            expressions.append(
+                column.map_elements(lambda value: json.dumps(value, default=str), return_dtype=pl.String)
+            )
+        else:
+            expressions.append(column.cast(pl.String).alias(name))
+    return frame.select(expressions)
+
+
+def to_raw_rows(
+    table: pl.DataFrame,
+    contract: Contract,
+    mapping: SourceMapping,
+    source_file: str,
+    partition_date: dt.date,
+) -> pl.DataFrame:
+    """Map an export's text columns onto the raw table's columns."""
+    table = table.with_row_index("_row_number", offset=1).with_columns(pl.col("_row_number").cast(pl.Int64))
+    used: set[str] = set()
+    missing: list[str] = []
+    selections: list[pl.Expr] = []
+    for column in contract.columns:
+        name = column.name
+        if name in mapping.constants:
+            selections.append(pl.lit(mapping.constants[name], pl.String).alias(name))
+        elif name == mapping.row_id_column:
+            selections.append(
+                (pl.lit(f"{source_file}:") + pl.col("_row_number").cast(pl.String)).alias(name)
+            )
+        elif mapping.export_column(name) in table.columns:
+            used.add(mapping.export_column(name))
+            selections.append(pl.col(mapping.export_column(name)).alias(name))
+        else:
+            if column.required:
+                missing.append(name)
+            selections.append(pl.lit(None, pl.String).alias(name))
+
+    extra = [c for c in table.columns if c not in used and c != "_row_number"]
+    extra_json = pl.struct(extra).struct.json_encode() if extra else pl.lit(None, pl.String)
+    return table.select(
+        pl.lit(partition_date, pl.Date).alias("_partition_date"),
+        pl.lit(source_file, pl.String).alias("_source_file"),
+        pl.col("_row_number"),
+        pl.lit(mapping.name, pl.String).alias("_mapping"),
+        pl.lit(",".join(missing) or None, pl.String).alias("_missing_columns"),
+        extra_json.alias("_extra_columns"),
+        *selections,
+    )
+
+
+def _empty_raw(contract: Contract) -> pl.DataFrame:
+    polars_types = {"DATE": pl.Date, "VARCHAR": pl.String, "BIGINT": pl.Int64}
+    return pl.DataFrame(schema={name: polars_types[t] for name, t in raw_schema(contract).items()})

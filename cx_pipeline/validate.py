@@ -1,0 +1,300 @@
+"""Validation: parse raw text into typed columns, apply the Pandera contract, and split the
+rows into valid rows and quarantined rows with every reason they failed.
+
+Parsing is explicit (formats, time zones, numbers) and runs before Pandera, because a
+Pandera check can only judge values that already have their type. Pandera runs with
+``lazy=True`` on a collected DataFrame so that every failure of every row is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandera.errors
+import polars as pl
+
+from cx_pipeline.contracts import CUSTOM_CHECKS, ColumnSpec, Contract
+from cx_pipeline.mappings import SourceMapping
+from cx_pipeline.settings import KpiConfig
+
+logger = logging.getLogger(__name__)
+
+META_COLUMNS = ["_partition_date", "_source_file", "_row_number", "_mapping"]
+ROW_INDEX = "_row_index"
+MAX_VALUE_CHARS = 80
+
+# ISO 8601 forms accepted when a mapping gives no timestamp format.
+ISO_WITH_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"]
+ISO_WITHOUT_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
+
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "_partition_date": "DATE",
+    "_source_file": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_mapping": "VARCHAR",
+    "failed_checks": "VARCHAR[]",
+    "failure_reasons": "VARCHAR",
+    "raw_values": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Typed rows that passed the contract and quarantined rows with their reasons."""
+
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def valid_schema(contract: Contract) -> dict[str, str]:
+    """Return the validated table's columns and DuckDB types."""
+    columns = {
+        "_partition_date": "DATE",
+        "_source_file": "VARCHAR",
+        "_row_number": "BIGINT",
+        "_mapping": "VARCHAR",
+    }
+    columns.update({column.name: column.duckdb_type for column in contract.columns})
+    return columns
+
+
+def _shown(expr: pl.Expr) -> pl.Expr:
+    """Render a raw value for a reason text, shortened so a huge field cannot flood it."""
+    return expr.str.slice(0, MAX_VALUE_CHARS)
+
+
+def _parse_timestamp(text: pl.Expr, mapping: SourceMapping) -> pl.Expr:
+    zone = mapping.timestamp_timezone
+    if mapping.timestamp_format:
+        fmt = mapping.timestamp_format
+        if "%z" in fmt:
+            return text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us")
+        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ t]", "${1}T").str.replace(r"[Zz]$", "+00:00")
+    with_offset = [iso.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in ISO_WITH_OFFSET]
+    without_offset = [
+        iso.str.to_datetime(f, strict=False, time_unit="us")
+        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        for f in ISO_WITHOUT_OFFSET
+    ]
+    return pl.coalesce(*with_offset, *without_offset)
+
+
+def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr, str]:
+    """Return the parsing expression of a column and the problem text for a failed parse."""
+    text = pl.col(column.name).str.strip_chars()
+    text = pl.when(text == "").then(None).otherwise(text)
+    if column.type == "string":
+        if column.normalize == "lower":
+            text = text.str.to_lowercase()
+        elif column.normalize == "upper":
+            text = text.str.to_uppercase()
+        return text, "invalid text"
+    if column.type == "float":
+        number = text.str.replace(",", "", literal=True).cast(pl.Float64, strict=False)
+        return pl.when(number.is_finite()).then(number), "is not a number"
+    if column.type == "integer":
+        number = text.cast(pl.Float64, strict=False)
+        whole = number.is_finite() & (number.round(0) == number) & (number.abs() < 2**53)
+        return pl.when(whole).then(number).cast(pl.Int64), "is not a whole number"
+    if column.type == "boolean":
+        lowered = text.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(["true", "t", "yes", "y", "1"]))
+            .then(True)
+            .when(lowered.is_in(["false", "f", "no", "n", "0"]))
+            .then(False)
+        ), "is not a boolean (true/false, yes/no, 1/0)"
+    if column.type == "date":
+        fmt = mapping.timestamp_format or "%Y-%m-%d"
+        return text.str.to_date(fmt, strict=False), f"is not a date in the format {fmt}"
+    if column.type == "timestamp":
+        expected = mapping.timestamp_format or "ISO 8601"
+        return _parse_timestamp(text, mapping), f"is not a timestamp ({expected})"
+    raise AssertionError(f"unhandled column type {column.type}")
+
+
+def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) -> pl.DataFrame:
+    """Parse the raw text of one mapping's rows into typed columns plus a ``_parse_errors`` list.
+
+    A value that is present but cannot be parsed becomes null and adds a reason naming the
+    column and the value; a required column missing from the whole file adds one reason too.
+    """
+    parsed: list[pl.Expr] = []
+    reasons: list[pl.Expr] = []
+    failed: list[pl.Expr] = []
+    for column in contract.columns:
+        expression, problem = _parse_column(column, mapping)
+        parsed.append(expression.alias(column.name))
+        is_bad = pl.col(column.name).str.strip_chars().ne("") & expression.is_null()
+        reasons.append(
+            pl.when(is_bad).then(
+                pl.format("{}: '{}' {}", pl.lit(column.name), _shown(pl.col(column.name)), pl.lit(problem))
+            )
+        )
+        failed.append(pl.when(is_bad).then(pl.lit(f"{column.name}:parse")))
+        missing = pl.col("_missing_columns").str.split(",").list.contains(column.name)
+        reasons.append(pl.when(missing).then(pl.lit(f"{column.name}: column is missing from the file")))
+        failed.append(pl.when(missing).then(pl.lit(f"{column.name}:missing_column")))
+
+    return raw.select(
+        pl.col(ROW_INDEX),
+        *[pl.col(name) for name in META_COLUMNS],
+        *parsed,
+        pl.concat_list(reasons).list.drop_nulls().alias("_parse_errors"),
+        pl.concat_list(failed).list.drop_nulls().alias("_parse_failed_checks"),
+    )
+
+
+def fill_feedback_defaults(rows: pl.DataFrame, kpi: KpiConfig) -> pl.DataFrame:
+    """Fill a feedback row's scale and direction from its survey type when the export has none."""
+    scale_min = pl.col("survey_type").replace_strict(
+        {k: v[0] for k, v in kpi.scales.items()}, default=None, return_dtype=pl.Int64
+    )
+    scale_max = pl.col("survey_type").replace_strict(
+        {k: v[1] for k, v in kpi.scales.items()}, default=None, return_dtype=pl.Int64
+    )
+    return rows.with_columns(
+        pl.coalesce("scale_min", scale_min).alias("scale_min"),
+        pl.coalesce("scale_max", scale_max).alias("scale_max"),
+        pl.col("scale_direction").fill_null("higher_is_better"),
+    )
+
+
+def fill_subscription_defaults(rows: pl.DataFrame, kpi: KpiConfig) -> pl.DataFrame:
+    """Default a subscription to a monthly interval of 1, the reporting currency and no plan name."""
+    return rows.with_columns(
+        pl.col("billing_interval").fill_null("month"),
+        pl.col("interval_count").fill_null(1),
+        pl.col("currency").fill_null(kpi.currency),
+        pl.col("plan").fill_null("unspecified"),
+    )
+
+
+def fill_order_defaults(rows: pl.DataFrame, kpi: KpiConfig) -> pl.DataFrame:
+    """Default an order's currency to the reporting currency."""
+    return rows.with_columns(pl.col("currency").fill_null(kpi.currency))
+
+
+# Source-specific steps between parsing and the contract checks.
+PREPARE_STEPS: dict[str, Callable[[pl.DataFrame, KpiConfig], pl.DataFrame]] = {
+    "feedback": fill_feedback_defaults,
+    "subscriptions": fill_subscription_defaults,
+    "orders": fill_order_defaults,
+}
+
+
+# Pandera reports a custom check by its error text; map it back to the check's name.
+_CUSTOM_CHECK_BY_ERROR = {custom.error: name for name, custom in CUSTOM_CHECKS.items()}
+
+
+def _check_name(check: str) -> str:
+    return _CUSTOM_CHECK_BY_ERROR.get(check, check)
+
+
+def _reason_for(check: str, column: str, value: str | None) -> str:
+    shown = "null" if value is None else f"'{value[:MAX_VALUE_CHARS]}'"
+    if check == "not_nullable":
+        return f"{column}: missing value"
+    if check in _CUSTOM_CHECK_BY_ERROR:
+        return f"{column}: {check} (value {shown})"
+    return f"{column}: {shown} failed {check}"
+
+
+def contract_failures(parsed: pl.DataFrame, contract: Contract, kpi: KpiConfig) -> pl.DataFrame:
+    """Run the Pandera schema and return one row per (row index, failed check, reason)."""
+    empty = pl.DataFrame(schema={ROW_INDEX: pl.UInt32, "check": pl.String, "reason": pl.String})
+    try:
+        contract.pandera_schema(kpi).validate(parsed, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return empty
+
+    schema_level = cases.filter(pl.col("index").is_null())
+    if schema_level.height:
+        raise RuntimeError(f"{contract.path}: contract does not fit the parsed rows: {schema_level.to_dicts()}")
+
+    records = [
+        {
+            ROW_INDEX: index,
+            "check": f"{column}:{_check_name(check)}",
+            "reason": _reason_for(check, column, failure),
+        }
+        for index, column, check, failure in cases.select(
+            "index", "column", "check", pl.col("failure_case").cast(pl.String)
+        ).iter_rows()
+    ]
+    return pl.DataFrame(records, schema=empty.schema)
+
+
+def validate_rows(
+    raw: pl.DataFrame,
+    contract: Contract,
+    mappings: dict[str, SourceMapping],
+    kpi: KpiConfig,
+) -> ValidationResult:
+    """Split raw rows into typed valid rows and quarantined rows.
+
+    ``mappings`` maps each ``_mapping`` name found in ``raw`` to its mapping, so timestamp
+    formats are applied per export. Every input row ends up in exactly one of the outputs.
+    """
+    raw = raw.with_row_index(ROW_INDEX)
+    parts = [
+        parse_rows(group, contract, mappings[str(name)])
+        for (name,), group in raw.group_by("_mapping", maintain_order=True)
+    ]
+    if not parts:
+        parts = [parse_rows(raw, contract, next(iter(mappings.values())))]
+    parsed = pl.concat(parts).sort(ROW_INDEX)
+
+    prepare = PREPARE_STEPS.get(contract.source)
+    if prepare is not None:
+        parsed = prepare(parsed, kpi)
+
+    failures = contract_failures(parsed.drop(ROW_INDEX).with_row_index(ROW_INDEX), contract, kpi)
+    # A value that failed to parse is null; its not_nullable failure would repeat the reason.
+    parse_failed = parsed.select(ROW_INDEX, pl.col("_parse_failed_checks")).explode("_parse_failed_checks")
+    parse_failed_columns = parse_failed.select(
+        ROW_INDEX, pl.col("_parse_failed_checks").str.split(":").list.first().alias("_column")
+    )
+    failures = (
+        failures.with_columns(pl.col("check").str.split(":").list.first().alias("_column"))
+        .join(parse_failed_columns, on=[ROW_INDEX, "_column"], how="anti")
+        .drop("_column")
+    )
+    grouped = failures.group_by(ROW_INDEX).agg(
+        pl.col("check").alias("_contract_checks"), pl.col("reason").alias("_contract_reasons")
+    )
+
+    combined = parsed.join(grouped, on=ROW_INDEX, how="left").with_columns(
+        pl.concat_list(pl.col("_parse_failed_checks"), pl.col("_contract_checks").fill_null([]))
+        .alias("failed_checks"),
+        pl.concat_list(pl.col("_parse_errors"), pl.col("_contract_reasons").fill_null([]))
+        .alias("_reasons"),
+    )
+    is_bad = pl.col("failed_checks").list.len() > 0
+
+    valid = combined.filter(~is_bad).select(*META_COLUMNS, *contract.column_names)
+    bad_index = combined.filter(is_bad).select(ROW_INDEX, "failed_checks", "_reasons")
+    quarantine = (
+        raw.join(bad_index, on=ROW_INDEX, how="inner")
+        .sort(ROW_INDEX)
+        .select(
+            *META_COLUMNS,
+            pl.col("failed_checks"),
+            pl.col("_reasons").list.join("; ").alias("failure_reasons"),
+            pl.struct(*contract.column_names, "_extra_columns").struct.json_encode().alias("raw_values"),
+        )
+    )
+    if valid.height + quarantine.height != raw.height:
+        raise RuntimeError(
+            f"row accounting failed for {contract.source}: {raw.height} landed, "
+            f"{valid.height} valid, {quarantine.height} quarantined"
+        )
+    return ValidationResult(valid=valid, quarantine=quarantine)
