@@ -1,0 +1,42 @@
+"""Dagster definitions of cx-pipeline: assets, checks, the daily job and its schedule."""
+
+
+import dagster as dg
+
+from cx_pipeline.ingest_assets import build_source_assets
+from cx_pipeline.model_assets import KPI_RANGE_RULES, build_kpi_range_check, build_model_asset
+from cx_pipeline.partitions import daily_partitions
+from cx_pipeline.project import load_project
+from cx_pipeline.warehouse import Warehouse
+
+DAILY_JOB_NAME = "cx_daily_job"
+
+
+def build_definitions() -> dg.Definitions:
+    """Assemble every asset, check, job and schedule from the project's files."""
+    project = load_project()
+    partitions = daily_partitions()
+    sources = list(project.contracts)
+
+    assets: list[dg.AssetsDefinition] = []
+    for contract in project.contracts.values():
+        assets.extend(build_source_assets(contract, partitions))
+    assets.extend(build_model_asset(model, sources) for model in project.models)
+
+    model_names = {model.name for model in project.models}
+    checks = [build_kpi_range_check(table, rule) for table, rule in KPI_RANGE_RULES.items() if table in model_names]
+
+    daily_job = dg.define_asset_job(DAILY_JOB_NAME, selection=dg.AssetSelection.all(), partitions_def=partitions)
+    # Each tick materializes the previous day's partition, once that day is complete.
+    schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2)
+
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[daily_job],
+        schedules=[schedule],
+        resources={"warehouse": Warehouse()},
+    )
+
+
+defs = build_definitions()

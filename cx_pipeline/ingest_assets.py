@@ -1,0 +1,208 @@
+"""Partitioned Python assets per source: raw landing rows, then validation into typed rows
+and quarantine.
+
+Both assets use a single-run backfill policy, so a range of days is one run and one
+transaction per table group, and rerunning a day replaces exactly that day's rows.
+"""
+
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+from cx_pipeline.contracts import Contract
+from cx_pipeline.extract import extract_partition, raw_schema
+from cx_pipeline.metadata import preview_markdown
+from cx_pipeline.partitions import days_between, parse_partition_key
+from cx_pipeline.project import (
+    load_project,
+    quarantine_table,
+    raw_table,
+    rejected_files_table,
+    validated_table,
+)
+from cx_pipeline.settings import Settings
+from cx_pipeline.validate import QUARANTINE_COLUMNS, valid_schema, validate_rows
+from cx_pipeline.warehouse import Warehouse, quote_identifier, replace_partitions
+
+logger = logging.getLogger(__name__)
+
+REJECTED_FILES_COLUMNS = {"_partition_date": "DATE", "_source_file": "VARCHAR", "error": "VARCHAR"}
+
+
+def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """Return the first and last day of the run's partition range."""
+    key_range = context.partition_key_range
+    return parse_partition_key(key_range.start), parse_partition_key(key_range.end)
+
+
+def _load_raw(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, contract: Contract
+) -> dg.MaterializeResult:
+    settings = Settings.from_env()
+    project = load_project()
+    mappings = project.mappings(settings.kpi)[contract.source]
+    first, last = partition_range(context)
+
+    frames: list[pl.DataFrame] = []
+    rejected: list[dict[str, object]] = []
+    files_read = 0
+    for day in days_between(first, last):
+        extraction = extract_partition(settings.landing_dir, contract, mappings, day)
+        frames.append(extraction.rows)
+        files_read += len(extraction.files_read)
+        rejected.extend(
+            {"_partition_date": day, "_source_file": e.source_file, "error": e.error}
+            for e in extraction.file_errors
+        )
+        if not extraction.files_read and not extraction.file_errors:
+            logger.info("source=%s partition=%s: no files landed", contract.source, day)
+
+    loaded_at = dt.datetime.now(dt.UTC)
+    rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
+    rejected_rows = pl.DataFrame(
+        rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
+    )
+    raw_columns = raw_schema(contract) | {"_loaded_at": "TIMESTAMPTZ"}
+
+    with warehouse.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        replace_partitions(con, raw_table(contract.source), raw_columns, rows, first, last)
+        replace_partitions(
+            con, rejected_files_table(contract.source), REJECTED_FILES_COLUMNS, rejected_rows, first, last
+        )
+        con.execute("COMMIT")
+
+    logger.info(
+        "source=%s partitions=%s..%s: %d rows from %d files, %d files rejected",
+        contract.source, first, last, rows.height, files_read, len(rejected),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.height,
+            "files_read": files_read,
+            "files_rejected": len(rejected),
+            "rejected_files": dg.MetadataValue.md(preview_markdown(rejected_rows)),
+            "preview": dg.MetadataValue.md(preview_markdown(rows.drop("_extra_columns", "_loaded_at"))),
+        }
+    )
+
+
+def _validate(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, contract: Contract
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    settings = Settings.from_env()
+    project = load_project()
+    mappings = project.mappings_by_name(contract.source, settings.kpi)
+    first, last = partition_range(context)
+    source = contract.source
+
+    with warehouse.connect() as con:
+        raw = con.execute(
+            f"SELECT * EXCLUDE (_loaded_at) FROM {quote_identifier(raw_table(source))} "
+            "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
+            [first, last],
+        ).pl()
+        unknown = set(raw["_mapping"].unique().to_list()) - set(mappings)
+        if unknown:
+            raise ValueError(
+                f"raw_{source} rows were loaded with mapping(s) {sorted(unknown)} that are no longer "
+                f"configured; add the mapping files back to CX_CONFIG or rematerialize raw_{source}"
+            )
+        result = validate_rows(raw, contract, mappings, settings.kpi)
+
+        con.execute("BEGIN TRANSACTION")
+        replace_partitions(con, validated_table(source), valid_schema(contract), result.valid, first, last)
+        replace_partitions(con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, first, last)
+        con.execute("COMMIT")
+
+    landed = raw.height
+    quarantined = result.quarantine.height
+    rate = quarantined / landed if landed else 0.0
+    logger.info(
+        "source=%s partitions=%s..%s: %d landed, %d valid, %d quarantined",
+        source, first, last, landed, result.valid.height, quarantined,
+    )
+    yield dg.MaterializeResult(
+        asset_key=validated_table(source),
+        metadata={
+            "dagster/row_count": result.valid.height,
+            "landed_rows": landed,
+            "preview": dg.MetadataValue.md(preview_markdown(result.valid)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=quarantine_table(source),
+        metadata={
+            "dagster/row_count": quarantined,
+            "quarantine_rate": rate,
+            "preview": dg.MetadataValue.md(
+                preview_markdown(result.quarantine.select("_source_file", "_row_number", "failure_reasons"))
+            ),
+        },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=quarantine_table(source),
+        check_name="quarantine_rate_below_threshold",
+        passed=rate <= settings.kpi.quarantine_rate_warn,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantine_rate": rate, "threshold": settings.kpi.quarantine_rate_warn},
+        description=f"{quarantined} of {landed} landed rows quarantined",
+    )
+    yield dg.AssetCheckResult(
+        asset_key=validated_table(source),
+        check_name="landed_rows_equal_valid_plus_quarantined",
+        passed=landed == result.valid.height + quarantined,
+        metadata={"landed": landed, "valid": result.valid.height, "quarantined": quarantined},
+    )
+
+
+def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Build the raw and validation assets of one source."""
+    source = contract.source
+    policy = dg.BackfillPolicy.single_run()
+
+    @dg.asset(
+        name=raw_table(source),
+        partitions_def=partitions,
+        backfill_policy=policy,
+        group_name="raw",
+        kinds={"duckdb", "polars"},
+        description=f"Every {source} row as landed, with its file and row number, per arrival day.",
+    )
+    def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        return _load_raw(context, warehouse, contract)
+
+    @dg.multi_asset(
+        name=f"validate_{source}",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        group_name="staging",
+        specs=[
+            dg.AssetSpec(
+                validated_table(source),
+                deps=[raw_asset],
+                kinds={"duckdb", "pandera"},
+                description=f"Typed {source} rows that passed the contract, all versions, per arrival day.",
+            ),
+            dg.AssetSpec(
+                quarantine_table(source),
+                deps=[raw_asset],
+                kinds={"duckdb", "pandera"},
+                description=f"{source.capitalize()} rows that failed parsing or the contract, with every reason.",
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec("quarantine_rate_below_threshold", asset=quarantine_table(source)),
+            dg.AssetCheckSpec("landed_rows_equal_valid_plus_quarantined", asset=validated_table(source)),
+        ],
+    )
+    def validate_asset(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        yield from _validate(context, warehouse, contract)
+
+    return [raw_asset, validate_asset]

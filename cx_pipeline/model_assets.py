@@ -1,0 +1,128 @@
+"""Dagster assets for the SQL models, and asset checks that keep KPI values in range.
+
+Staging and mart tables are rebuilt from all staged rows on every run, so a late answer
+that arrives days after it was given still lands in the right day's KPI, and a rerun
+gives the same tables.
+"""
+
+
+import datetime as dt
+import logging
+import zoneinfo
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from cx_pipeline.metadata import preview_markdown
+from cx_pipeline.models import SqlModel, run_model
+from cx_pipeline.project import raw_table, validated_table
+from cx_pipeline.settings import KpiConfig, Settings
+from cx_pipeline.warehouse import Warehouse, quote_identifier
+
+logger = logging.getLogger(__name__)
+
+# Timestamp columns that mark events in staging tables; the observation window ends at
+# the latest of them (but never after the latest arrival day).
+EVENT_TIMESTAMPS: dict[str, list[str]] = {
+    "stg_feedback": ["submitted_at"],
+    "stg_orders": ["ordered_at"],
+    "stg_subscriptions": ["started_at", "trial_ends_at", "ended_at"],
+    "stg_sessions": ["started_at"],
+}
+
+# Rows that break these conditions are counted by the KPI range checks.
+KPI_RANGE_RULES: dict[str, str] = {
+    "kpi_csat_daily": "csat_pct BETWEEN 0 AND 100 AND count_satisfied <= count_responses",
+    "kpi_nps_daily": (
+        "nps BETWEEN -100 AND 100 "
+        "AND count_promoters + count_passives + count_detractors = count_responses"
+    ),
+    "kpi_ces_daily": "ces_mean BETWEEN scale_min AND scale_max AND easy_pct BETWEEN 0 AND 100",
+}
+
+
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def observation_end(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: list[str]) -> dt.datetime:
+    """Return the end of the observed period: the latest staged event, capped at the end of
+    the latest arrival day in the reporting time zone.
+
+    A history loaded today ends at its own last event, and a future cancellation date does
+    not stretch the window past the data that has arrived.
+    """
+    tables = _existing_tables(con)
+    zone = zoneinfo.ZoneInfo(kpi.reporting_timezone)
+
+    arrival_days = [
+        con.execute(f"SELECT max(_partition_date) FROM {quote_identifier(raw_table(s))}").fetchone()[0]
+        for s in sources
+        if raw_table(s) in tables
+    ]
+    arrival_days = [day for day in arrival_days if day is not None]
+    if not arrival_days:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    last_arrival = max(arrival_days) + dt.timedelta(days=1)
+    arrival_end = dt.datetime.combine(last_arrival, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+    events: list[dt.datetime] = []
+    for table, columns in EVENT_TIMESTAMPS.items():
+        if table not in tables:
+            continue
+        expressions = ", ".join(f"max({quote_identifier(c)})" for c in columns)
+        events.extend(v for v in con.execute(f"SELECT {expressions} FROM {quote_identifier(table)}").fetchone() if v)
+    if not events:
+        return arrival_end
+    latest_event = max(e.astimezone(zone) for e in events)
+    event_end = dt.datetime.combine(latest_event.date() + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    return min(event_end.astimezone(dt.UTC), arrival_end)
+
+
+def model_parameters(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: list[str]) -> dict[str, Any]:
+    """Return every named parameter a model may use."""
+    return kpi.sql_parameters() | {"observation_end": observation_end(con, kpi, sources)}
+
+
+def build_model_asset(model: SqlModel, sources: list[str]) -> dg.AssetsDefinition:
+    """Build the asset that rebuilds one SQL model's table."""
+
+    @dg.asset(
+        name=model.name,
+        deps=list(model.deps),
+        group_name=model.layer,
+        kinds={"duckdb", "sql"},
+        description=f"{model.description} Grain: {model.grain}.",
+        metadata={"sql_file": dg.MetadataValue.path(str(model.path)), "grain": model.grain},
+    )
+    def model_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        settings = Settings.from_env()
+        with warehouse.connect() as con:
+            parameters = model_parameters(con, settings.kpi, sources)
+            row_count = run_model(con, model, parameters)
+            preview = con.execute(f"SELECT * FROM {quote_identifier(model.name)} LIMIT 5").pl()
+        logger.info("model=%s rows=%d", model.name, row_count)
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": row_count, "preview": dg.MetadataValue.md(preview_markdown(preview))}
+        )
+
+    return model_asset
+
+
+def build_kpi_range_check(table: str, rule: str) -> dg.AssetChecksDefinition:
+    """Build an asset check that fails when any row of ``table`` breaks ``rule``."""
+
+    @dg.asset_check(asset=table, name="kpi_values_in_range", description=f"Every row satisfies: {rule}")
+    def kpi_range_check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            row = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE NOT ({rule})) FROM {quote_identifier(table)}"
+            ).fetchone()
+        total, broken = (int(row[0]), int(row[1])) if row else (0, 0)
+        return dg.AssetCheckResult(passed=broken == 0, metadata={"rows": total, "rows_out_of_range": broken})
+
+    return kpi_range_check
+
+
+__all__ = ["build_kpi_range_check", "build_model_asset", "validated_table"]

@@ -1,0 +1,139 @@
+"""The DuckDB warehouse: one Dagster resource, one writer at a time, atomic partition writes.
+
+DuckDB lets only one process open a database file for writing. Every writer here first
+takes an exclusive ``flock`` on ``<database>.lock``, so a second run (a schedule tick
+during a backfill, or a parallel step) waits for the first instead of failing with
+"could not set lock on file".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+from pydantic import Field
+
+from cx_pipeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a table or column name from the project's own files, rejecting anything else."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"invalid identifier {name!r}: use lower-case letters, digits and _")
+    return f'"{name}"'
+
+
+@contextmanager
+def writer_lock(database: Path, timeout_seconds: float) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``database``, waiting up to ``timeout_seconds``."""
+    lock_path = database.with_name(database.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + timeout_seconds
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    logger.info("waiting for the writer lock on %s held by another run", database)
+                    waited = True
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"timed out after {timeout_seconds:.0f} s waiting for the writer lock "
+                        f"{lock_path}; another run is still writing"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
+    """Create ``table`` if absent and add any column it lacks, so sources can gain columns."""
+    quoted = quote_identifier(table)
+    definition = ", ".join(f"{quote_identifier(name)} {sql_type}" for name, sql_type in columns.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quoted} ({definition})")
+    existing = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()
+    }
+    for name, sql_type in columns.items():
+        if name not in existing:
+            con.execute(f"ALTER TABLE {quoted} ADD COLUMN {quote_identifier(name)} {sql_type}")
+
+
+def replace_partitions(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: dict[str, str],
+    rows: pl.DataFrame,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> None:
+    """Replace the rows of ``table`` whose ``_partition_date`` lies in [first_day, last_day].
+
+    Must run inside a transaction that the caller commits, so the delete and the insert
+    become visible together. Rows are inserted by column name, so a table that gained
+    columns keeps the old partitions' values and new columns stay null for them.
+    """
+    ensure_table(con, table, columns)
+    quoted = quote_identifier(table)
+    con.execute(f"DELETE FROM {quoted} WHERE _partition_date BETWEEN ? AND ?", [first_day, last_day])
+    if rows.height:
+        con.register("incoming_rows", rows.to_arrow())
+        try:
+            con.execute(f"INSERT INTO {quoted} BY NAME SELECT * FROM incoming_rows")
+        finally:
+            con.unregister("incoming_rows")
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The local DuckDB file that holds raw, staging and mart tables.
+
+    ``path`` defaults to CX_WAREHOUSE_PATH (or ./data/cx.duckdb), read when a run starts.
+    """
+
+    path: str = Field(default="", description="DuckDB file; empty means CX_WAREHOUSE_PATH or ./data/cx.duckdb.")
+    lock_timeout_seconds: float = Field(
+        default=6 * 3600, description="How long a run waits for another run's writer lock."
+    )
+
+    def database_path(self) -> Path:
+        """Return the DuckDB file this resource writes."""
+        return Path(self.path) if self.path else Settings.from_env().warehouse_path
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open a writing connection while holding the writer lock."""
+        database = self.database_path()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with writer_lock(database, self.lock_timeout_seconds):
+            con = duckdb.connect(str(database))
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def query(self, sql: str, parameters: list[Any] | None = None) -> pl.DataFrame:
+        """Run a read query under the writer lock and return the result as a DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, parameters or []).pl()
