@@ -1,0 +1,167 @@
+"""Seeded demo input: a landing folder with every source over a stretch of days.
+
+The data are synthetic but shaped like real exports: CSV for feedback, NDJSON for
+subscriptions, Parquet for orders, late arrivals, cancellations landing as newer versions
+of a subscription, returns, orders without a customer, and a few invalid rows that must
+end up in quarantine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+DEMO_START = dt.date(2025, 1, 1)
+DEMO_DAYS = 90
+PLANS = {"basic": 19.0, "pro": 49.0, "team": 199.0}
+CHANNELS = ["email", "web", "app"]
+SEGMENTS = ["smb", "mid_market", "enterprise"]
+COMMENTS = {
+    "good": ["Quick and friendly help.", "Easy to set up, love it.", "Great support team!", ""],
+    "bad": ["Waited three days for an answer.", "Too hard to cancel.", "The app keeps crashing.", ""],
+}
+
+
+def _day_folder(landing: Path, source: str, day: dt.date) -> Path:
+    folder = landing / source / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _feedback_day(rng: np.random.Generator, day: dt.date, count: int) -> pl.DataFrame:
+    survey_types = rng.choice(["csat", "nps", "ces"], size=count, p=[0.45, 0.35, 0.20])
+    rows = []
+    for i, survey_type in enumerate(survey_types):
+        if survey_type == "nps":
+            score = int(rng.choice(11, p=[0.02, 0.02, 0.02, 0.03, 0.03, 0.05, 0.08, 0.1, 0.15, 0.25, 0.25]))
+            happy = score >= 9
+        elif survey_type == "csat":
+            score = int(rng.choice([1, 2, 3, 4, 5], p=[0.05, 0.07, 0.13, 0.35, 0.40]))
+            happy = score >= 4
+        else:
+            score = int(rng.choice(np.arange(1, 8), p=[0.04, 0.05, 0.08, 0.13, 0.25, 0.25, 0.20]))
+            happy = score >= 5
+        seconds = int(rng.integers(0, 86_400))
+        submitted = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+        comment_pool = COMMENTS["good" if happy else "bad"]
+        rows.append(
+            {
+                "response_id": f"r-{day:%Y%m%d}-{i:05d}",
+                "customer_id": f"c-{int(rng.integers(1, 2_000)):05d}",
+                "submitted_at": submitted.isoformat(),
+                "survey_type": str(survey_type),
+                "score": str(score),
+                "comment": comment_pool[int(rng.integers(0, len(comment_pool)))],
+                "channel": CHANNELS[int(rng.integers(0, 3))],
+                "segment": SEGMENTS[int(rng.integers(0, 3))],
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def _invalid_feedback(day: dt.date) -> pl.DataFrame:
+    # Two rows that validation must quarantine: a score off its scale and a bad timestamp.
+    return pl.DataFrame(
+        [
+            {"response_id": f"bad-{day:%Y%m%d}-1", "customer_id": "c-00001", "submitted_at": f"{day}T10:00:00Z",
+             "survey_type": "nps", "score": "11", "comment": "", "channel": "email", "segment": "smb"},
+            {"response_id": f"bad-{day:%Y%m%d}-2", "customer_id": "c-00002", "submitted_at": "yesterday",
+             "survey_type": "csat", "score": "4", "comment": "", "channel": "web", "segment": "smb"},
+        ]
+    )
+
+
+def _subscription_events(rng: np.random.Generator, start: dt.date, days: int) -> dict[dt.date, list[dict]]:
+    """Return subscription versions keyed by the day they land."""
+    events: dict[dt.date, list[dict]] = {}
+    for number in range(400):
+        customer = f"c-{number:05d}"
+        start_day = start + dt.timedelta(days=int(rng.integers(-60, days - 1)))
+        landing_day = max(start_day, start)
+        plan = str(rng.choice(list(PLANS), p=[0.5, 0.35, 0.15]))
+        yearly = bool(rng.random() < 0.15)
+        has_trial = bool(rng.random() < 0.5)
+        started_at = dt.datetime.combine(start_day, dt.time(9), tzinfo=dt.UTC)
+        trial_ends_at = started_at + dt.timedelta(days=14) if has_trial else None
+        version = {
+            "subscription_id": f"s-{number:05d}",
+            "customer_id": customer,
+            "plan": plan,
+            "status": "trialing" if has_trial else "active",
+            "started_at": started_at.isoformat(),
+            "trial_ends_at": trial_ends_at.isoformat() if trial_ends_at else None,
+            "ended_at": None,
+            "amount": PLANS[plan] * (10 if yearly else 1),
+            "billing_interval": "year" if yearly else "month",
+            "interval_count": 1,
+            "currency": "USD",
+        }
+        events.setdefault(landing_day, []).append(version)
+
+        if rng.random() < 0.3:  # cancels later; the cancellation lands as a newer version
+            end_day = start_day + dt.timedelta(days=int(rng.integers(5, 120)))
+            if start <= end_day < start + dt.timedelta(days=days):
+                ended = dict(version, status="canceled")
+                ended["ended_at"] = dt.datetime.combine(end_day, dt.time(17), tzinfo=dt.UTC).isoformat()
+                events.setdefault(end_day, []).append(ended)
+    return events
+
+
+def _orders_day(rng: np.random.Generator, day: dt.date, count: int) -> pl.DataFrame:
+    seconds = rng.integers(0, 86_400, size=count)
+    base = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    amounts = np.round(rng.gamma(2.0, 30.0, size=count), 2)
+    is_return = rng.random(count) < 0.05
+    amounts = np.where(is_return, -amounts, amounts)
+    customers = [f"c-{int(c):05d}" if rng.random() > 0.03 else None for c in rng.integers(1, 1_500, size=count)]
+    return pl.DataFrame(
+        {
+            "order_id": [f"o-{day:%Y%m%d}-{i:05d}" for i in range(count)],
+            "customer_id": customers,
+            "ordered_at": [base + dt.timedelta(seconds=int(s)) for s in seconds],
+            "amount": amounts,
+            "currency": ["USD"] * count,
+            "quantity": np.where(is_return, -1, 1),
+        },
+        schema_overrides={"ordered_at": pl.Datetime("us", "UTC")},
+    )
+
+
+def _sessions_day(rng: np.random.Generator, day: dt.date, count: int) -> pl.DataFrame:
+    base = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return pl.DataFrame(
+        {
+            "session_id": [f"v-{day:%Y%m%d}-{i:05d}" for i in range(count)],
+            "started_at": [(base + dt.timedelta(seconds=int(s))).isoformat() for s in rng.integers(0, 86_400, count)],
+            "converted": (rng.random(count) < 0.04).tolist(),
+            "channel": [CHANNELS[int(c)] for c in rng.integers(0, 3, count)],
+        }
+    )
+
+
+def generate_demo_landing(landing: Path, start: dt.date = DEMO_START, days: int = DEMO_DAYS, seed: int = 7) -> None:
+    """Write the demo landing folder; the same seed always gives the same files."""
+    rng = np.random.default_rng(seed)
+    subscription_events = _subscription_events(rng, start, days)
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        feedback = _feedback_day(rng, day, int(rng.integers(80, 160)))
+        if offset % 15 == 3:
+            feedback = pl.concat([feedback, _invalid_feedback(day)])
+        feedback.write_csv(_day_folder(landing, "feedback", day) / "survey_export.csv")
+
+        versions = subscription_events.get(day, [])
+        if versions:
+            path = _day_folder(landing, "subscriptions", day) / "subscriptions.ndjson"
+            path.write_text("".join(json.dumps(v) + "\n" for v in versions), encoding="utf-8")
+
+        _orders_day(rng, day, int(rng.integers(40, 80))).write_parquet(
+            _day_folder(landing, "orders", day) / "orders.parquet"
+        )
+        _sessions_day(rng, day, int(rng.integers(800, 1_200))).write_csv(
+            _day_folder(landing, "sessions", day) / "sessions.csv"
+        )
