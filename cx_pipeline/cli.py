@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from cx_pipeline.partitions import parse_partition_key, partition_start
+from cx_pipeline.partitions import parse_partition_key
 from cx_pipeline.settings import ConfigError, Settings
 
 logger = logging.getLogger("cx_pipeline")
@@ -23,16 +23,18 @@ def run_range(first: dt.date, last: dt.date) -> bool:
 
     from cx_pipeline.definitions import DAILY_JOB_NAME, defs
 
+    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
+    earliest = partitions.start.date()
     if last < first:
         raise ValueError(f"--end {last} is before --start {first}")
-    earliest = parse_partition_key(partition_start())
     if first < earliest:
         raise ValueError(f"--start {first} is before the first partition {earliest} (set CX_PARTITION_START)")
     if last >= dt.date.today():
         raise ValueError(f"--end {last} is not a complete day yet; the last partition is yesterday")
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
     result = job.execute_in_process(
         instance=instance,
         tags={

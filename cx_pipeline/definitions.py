@@ -4,7 +4,12 @@
 import dagster as dg
 
 from cx_pipeline.ingest_assets import build_source_assets
-from cx_pipeline.model_assets import KPI_RANGE_RULES, build_kpi_range_check, build_model_asset
+from cx_pipeline.model_assets import (
+    KPI_RANGE_RULES,
+    build_kpi_range_check,
+    build_model_asset,
+    build_python_model_asset,
+)
 from cx_pipeline.partitions import daily_partitions
 from cx_pipeline.project import load_project
 from cx_pipeline.warehouse import Warehouse
@@ -22,6 +27,7 @@ def build_definitions() -> dg.Definitions:
     for contract in project.contracts.values():
         assets.extend(build_source_assets(contract, partitions))
     assets.extend(build_model_asset(model, sources) for model in project.models)
+    assets.extend(build_python_model_asset(model, sources) for model in project.python_models)
 
     model_names = {model.name for model in project.models}
     checks = [build_kpi_range_check(table, rule) for table, rule in KPI_RANGE_RULES.items() if table in model_names]

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster import AssetExecutionContext
 import polars as pl
 
 from cx_pipeline.contracts import Contract
@@ -33,14 +34,14 @@ logger = logging.getLogger(__name__)
 REJECTED_FILES_COLUMNS = {"_partition_date": "DATE", "_source_file": "VARCHAR", "error": "VARCHAR"}
 
 
-def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+def partition_range(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """Return the first and last day of the run's partition range."""
     key_range = context.partition_key_range
     return parse_partition_key(key_range.start), parse_partition_key(key_range.end)
 
 
 def _load_raw(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, contract: Contract
+    context: AssetExecutionContext, warehouse: Warehouse, contract: Contract
 ) -> dg.MaterializeResult:
     settings = Settings.from_env()
     project = load_project()
@@ -92,7 +93,7 @@ def _load_raw(
 
 
 def _validate(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, contract: Contract
+    context: AssetExecutionContext, warehouse: Warehouse, contract: Contract
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     settings = Settings.from_env()
     project = load_project()
@@ -173,7 +174,7 @@ def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition)
         kinds={"duckdb", "polars"},
         description=f"Every {source} row as landed, with its file and row number, per arrival day.",
     )
-    def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def raw_asset(context: AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         return _load_raw(context, warehouse, contract)
 
     @dg.multi_asset(
@@ -201,7 +202,7 @@ def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition)
         ],
     )
     def validate_asset(
-        context: dg.AssetExecutionContext, warehouse: Warehouse
+        context: AssetExecutionContext, warehouse: Warehouse
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         yield from _validate(context, warehouse, contract)
 

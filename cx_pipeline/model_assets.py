@@ -9,14 +9,17 @@ gives the same tables.
 import datetime as dt
 import logging
 import zoneinfo
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster import AssetExecutionContext
 
 from cx_pipeline.metadata import preview_markdown
 from cx_pipeline.models import SqlModel, run_model
-from cx_pipeline.project import raw_table, validated_table
+from cx_pipeline.project import raw_table
+from cx_pipeline.python_models import ModelContext, PythonModel, write_outputs
 from cx_pipeline.settings import KpiConfig, Settings
 from cx_pipeline.warehouse import Warehouse, quote_identifier
 
@@ -96,7 +99,7 @@ def build_model_asset(model: SqlModel, sources: list[str]) -> dg.AssetsDefinitio
         description=f"{model.description} Grain: {model.grain}.",
         metadata={"sql_file": dg.MetadataValue.path(str(model.path)), "grain": model.grain},
     )
-    def model_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def model_asset(context: AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = Settings.from_env()
         with warehouse.connect() as con:
             parameters = model_parameters(con, settings.kpi, sources)
@@ -108,6 +111,42 @@ def build_model_asset(model: SqlModel, sources: list[str]) -> dg.AssetsDefinitio
         )
 
     return model_asset
+
+
+def build_python_model_asset(model: PythonModel, sources: list[str]) -> dg.AssetsDefinition:
+    """Build the multi-asset that computes a Python model's output tables."""
+
+    @dg.multi_asset(
+        name=model.name,
+        group_name=model.layer,
+        specs=[
+            dg.AssetSpec(
+                output.name,
+                deps=list(model.deps),
+                kinds={"duckdb", "python"},
+                description=f"{output.description} Grain: {output.grain}.",
+                metadata={"grain": output.grain},
+            )
+            for output in model.outputs
+        ],
+    )
+    def python_model_asset(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
+        settings = Settings.from_env()
+        with warehouse.connect() as con:
+            parameters = model_parameters(con, settings.kpi, sources)
+            frames = model.compute(ModelContext(con=con, parameters=parameters, kpi=settings.kpi))
+            counts = write_outputs(con, model, frames)
+        for output in model.outputs:
+            logger.info("model=%s table=%s rows=%d", model.name, output.name, counts[output.name])
+            yield dg.MaterializeResult(
+                asset_key=output.name,
+                metadata={
+                    "dagster/row_count": counts[output.name],
+                    "preview": dg.MetadataValue.md(preview_markdown(frames[output.name])),
+                },
+            )
+
+    return python_model_asset
 
 
 def build_kpi_range_check(table: str, rule: str) -> dg.AssetChecksDefinition:
@@ -125,4 +164,3 @@ def build_kpi_range_check(table: str, rule: str) -> dg.AssetChecksDefinition:
     return kpi_range_check
 
 
-__all__ = ["build_kpi_range_check", "build_model_asset", "validated_table"]

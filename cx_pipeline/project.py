@@ -8,6 +8,7 @@ from functools import cache
 from cx_pipeline.contracts import Contract, load_contracts
 from cx_pipeline.mappings import SourceMapping, canonical_mapping, load_mappings
 from cx_pipeline.models import SqlModel, load_models
+from cx_pipeline.python_models import PythonModel, registered_models
 from cx_pipeline.settings import KpiConfig
 
 # Parameters set per run rather than by CX_CONFIG.
@@ -49,6 +50,7 @@ class Project:
 
     contracts: dict[str, Contract]
     models: list[SqlModel]
+    python_models: list[PythonModel]
 
     def mappings(self, kpi: KpiConfig) -> dict[str, list[SourceMapping]]:
         """Return the mappings per source: the config's files first, then the bundled ones."""
@@ -67,7 +69,9 @@ def load_project() -> Project:
     """Load and check every contract and model; errors name the file and line."""
     contracts = load_contracts()
     known_parameters = set(KpiConfig().sql_parameters()) | RUN_PARAMETERS
-    models = load_models(python_tables(list(contracts)), known_parameters)
+    python_models = registered_models()
+    python_outputs = {output.name for model in python_models for output in model.outputs}
+    models = load_models(python_tables(list(contracts)) | python_outputs, known_parameters)
     # Bundled mappings are checked here too, so a broken one fails at definition time.
     load_mappings(contracts)
-    return Project(contracts=contracts, models=models)
+    return Project(contracts=contracts, models=models, python_models=python_models)

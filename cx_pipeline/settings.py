@@ -6,6 +6,7 @@ so one process can run against several landing folders or warehouses.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 from dataclasses import dataclass, field, fields
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cx_pipeline.business_hours import BusinessSchedule
 
 DEFAULT_LANDING_DIR = "./data/landing"
 DEFAULT_WAREHOUSE_PATH = "./data/cx.duckdb"
@@ -45,10 +48,22 @@ class KpiConfig:
     conversion_window_days: int = 30
     # Currency of every amount; subscription and order rows in another currency are quarantined.
     currency: str = "USD"
+    # Predictive CLV: months ahead to sum, monthly discount rate, and an optional last day
+    # (YYYY-MM-DD) of the fit's calibration period; by default the last observed day.
+    clv_horizon_months: int = 12
+    clv_monthly_discount_rate: float = 0.01
+    clv_calibration_end: str | None = None
     # The quarantine-rate asset check warns above this share of landed rows.
     quarantine_rate_warn: float = 0.05
     # Extra source mapping files (YAML); bundled mappings are always available.
     mapping_files: tuple[str, ...] = ()
+    # Support opening hours for business-minute KPIs: keys timezone (default
+    # reporting_timezone), hours (weekday -> ["HH:MM-HH:MM", ...]) and holidays
+    # (["YYYY-MM-DD", ...]). Empty means Monday to Friday 09:00-17:00.
+    business_hours: dict[str, Any] = field(default_factory=dict)
+    # A first-contact resolution counts as strict only when the ticket is not reopened
+    # within this many days of its first solve.
+    fcr_reopen_window_days: int = 7
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], origin: str) -> KpiConfig:
@@ -61,6 +76,8 @@ class KpiConfig:
         values = dict(raw)
         if "scales" in values:
             values["scales"] = _parse_scales(values["scales"], origin)
+        if "clv_calibration_end" in values and values["clv_calibration_end"] is not None:
+            values["clv_calibration_end"] = str(values["clv_calibration_end"])
         if "mapping_files" in values:
             values["mapping_files"] = tuple(str(p) for p in values["mapping_files"])
         config = cls(**values)
@@ -75,15 +92,46 @@ class KpiConfig:
             raise ConfigError(
                 f"{origin}: reporting_timezone {self.reporting_timezone!r} is not an IANA time zone"
             ) from exc
-        for name in ("csat_top_box", "ces_top_box_7_point", "ces_top_box", "conversion_window_days"):
+        for name in (
+            "csat_top_box",
+            "ces_top_box_7_point",
+            "ces_top_box",
+            "conversion_window_days",
+            "clv_horizon_months",
+            "fcr_reopen_window_days",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{origin}: {name} must be a positive integer, got {value!r}")
+        if not 0 <= self.clv_monthly_discount_rate < 1:
+            raise ConfigError(
+                f"{origin}: clv_monthly_discount_rate must be in [0, 1), got {self.clv_monthly_discount_rate!r}"
+            )
+        if self.clv_calibration_end is not None:
+            try:
+                dt.date.fromisoformat(str(self.clv_calibration_end))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{origin}: clv_calibration_end must be a date as YYYY-MM-DD, got {self.clv_calibration_end!r}"
+                ) from exc
         if not 0 <= self.quarantine_rate_warn <= 1:
             raise ConfigError(
                 f"{origin}: quarantine_rate_warn must be between 0 and 1, "
                 f"got {self.quarantine_rate_warn!r}"
             )
+        if not isinstance(self.business_hours, dict):
+            raise ConfigError(
+                f"{origin}: business_hours must be a mapping with timezone, hours and holidays, "
+                f"got {self.business_hours!r}"
+            )
+        try:
+            self.business_schedule()
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: business_hours: {exc}") from exc
+
+    def business_schedule(self) -> BusinessSchedule:
+        """Build the support schedule; its time zone defaults to the reporting time zone."""
+        return BusinessSchedule.from_config({"timezone": self.reporting_timezone} | self.business_hours)
 
     def sql_parameters(self) -> dict[str, Any]:
         """Return the named parameters that SQL models may reference as ``$name``."""

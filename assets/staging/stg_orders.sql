@@ -24,6 +24,7 @@ select
     amount,
     currency,
     quantity,
+    segment,
     _partition_date as arrival_date
 from latest_version
 order by order_id
