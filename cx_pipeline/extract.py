@@ -8,6 +8,7 @@ quarantined row can always be traced back to the exact line a user exported.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import io
 import json
 import logging
@@ -17,7 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from cx_pipeline.contracts import Contract
-from cx_pipeline.mappings import SourceMapping, mapping_for_file
+from cx_pipeline.mappings import SourceMapping, is_lookup_file, mapping_for_file
+from cx_pipeline.transforms import apply_transform
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +84,23 @@ def extract_partition(
     if not folder.is_dir():
         return Extraction(_empty_raw(contract), files_read, errors)
 
-    for path in sorted(folder.iterdir()):
+    paths = sorted(folder.iterdir())
+    names = [p.name for p in paths]
+    for path in paths:
         relative = path.relative_to(landing_dir).as_posix()
         if path.name.startswith(".") or path.is_dir():
             logger.warning("skipped %s: only regular files directly in the day folder are read", relative)
             continue
+        reader = is_lookup_file(path.name, names, mappings)
+        if reader:
+            logger.info("%s is read as the lookup file of mapping %s, not as rows of its own", relative, reader)
+            continue
         mapping = mapping_for_file(path.name, mappings, contract)
         try:
             table = read_file(path, mapping)
+            if mapping.transform:
+                lookup = _read_lookup(folder, mapping) if mapping.lookup_file else None
+                table = apply_transform(mapping.transform, mapping.transform_options, table, lookup)
         except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}"
             logger.error("could not read %s: %s", relative, reason)
@@ -107,7 +118,9 @@ def read_file(path: Path, mapping: SourceMapping) -> pl.DataFrame:
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         separator = mapping.delimiter or CSV_SUFFIXES[suffix]
-        return _read_csv(path, separator)
+        if separator == "whitespace":
+            return _read_whitespace(path, mapping.column_names)
+        return _read_csv(path, separator, mapping.column_names)
     if suffix in NDJSON_SUFFIXES:
         text = _decode(path.read_bytes(), path)
         if not text.strip():
@@ -116,6 +129,20 @@ def read_file(path: Path, mapping: SourceMapping) -> pl.DataFrame:
     if suffix in PARQUET_SUFFIXES:
         return _all_text(pl.read_parquet(path))
     raise ValueError(f"unsupported file type {suffix or '(none)'}; expected .csv, .tsv, .ndjson, .jsonl or .parquet")
+
+
+def _read_lookup(folder: Path, mapping: SourceMapping) -> pl.DataFrame | None:
+    matches = sorted(p for p in folder.iterdir() if fnmatch.fnmatch(p.name, mapping.lookup_file or ""))
+    if not matches:
+        return None
+    if len(matches) > 1:
+        raise ValueError(f"mapping {mapping.name}: several files match lookup_file {mapping.lookup_file!r}")
+    return read_file(matches[0], mapping_for_lookup(mapping))
+
+
+def mapping_for_lookup(mapping: SourceMapping) -> SourceMapping:
+    """Return the reading options of a lookup file: its own header and default delimiter."""
+    return SourceMapping(name=f"{mapping.name}:lookup", source=mapping.source, file_pattern=mapping.lookup_file or "")
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -129,7 +156,7 @@ def _decode(data: bytes, path: Path) -> str:
         return data.decode("latin-1")
 
 
-def _read_csv(path: Path, separator: str) -> pl.DataFrame:
+def _read_csv(path: Path, separator: str, column_names: tuple[str, ...] | None) -> pl.DataFrame:
     text = _decode(path.read_bytes(), path)
     if not text.strip():
         return pl.DataFrame()
@@ -137,7 +164,26 @@ def _read_csv(path: Path, separator: str) -> pl.DataFrame:
         io.BytesIO(text.encode("utf-8")),
         separator=separator,
         infer_schema=False,
+        has_header=column_names is None,
+        new_columns=list(column_names) if column_names else None,
     )
+
+
+def _read_whitespace(path: Path, column_names: tuple[str, ...] | None) -> pl.DataFrame:
+    """Read a file whose fields are separated by runs of spaces or tabs."""
+    lines = [line for line in _decode(path.read_bytes(), path).splitlines() if line.strip()]
+    if not lines:
+        return pl.DataFrame()
+    if column_names is None:
+        column_names, lines = tuple(lines[0].split()), lines[1:]
+    fields = pl.Series("line", lines, dtype=pl.String).str.extract_all(r"\S+")
+    counts = fields.list.len()
+    if (counts != len(column_names)).any():
+        bad = int((counts != len(column_names)).arg_true()[0])
+        raise ValueError(
+            f"row {bad + 1} has {counts[bad]} fields, expected {len(column_names)} ({', '.join(column_names)})"
+        )
+    return pl.DataFrame({name: fields.list.get(i) for i, name in enumerate(column_names)})
 
 
 def _all_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -15,6 +15,7 @@ from typing import Any
 
 from cx_pipeline.contracts import Contract
 from cx_pipeline.settings import ConfigError
+from cx_pipeline.transforms import check_transform_options
 from cx_pipeline.yamlfile import LineMap, file_error, load_yaml_mapping
 
 BUNDLED_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "schemas" / "mappings"
@@ -30,6 +31,9 @@ MAPPING_KEYS = {
     "row_id_column",
     "timestamp_format",
     "timestamp_timezone",
+    "column_names",
+    "transform",
+    "lookup_file",
 }
 
 
@@ -51,6 +55,13 @@ class SourceMapping:
     timestamp_format: str | None = None
     # zone of timestamps written without an offset
     timestamp_timezone: str = "UTC"
+    # names of the columns of a file without a header line; None means the file has one
+    column_names: tuple[str, ...] | None = None
+    # registered transform applied before the columns map, with its options
+    transform: str | None = None
+    transform_options: dict[str, Any] = field(default_factory=dict)
+    # glob of a second file in the same day folder that the transform reads
+    lookup_file: str | None = None
     path: Path | None = None
 
     def matches(self, file_name: str) -> bool:
@@ -110,6 +121,25 @@ def load_mapping(path: Path, contracts: dict[str, Contract]) -> SourceMapping:
             path, data.line_of("timestamp_timezone"), f"{timezone!r} is not an IANA time zone"
         ) from exc
 
+    column_names = data.get("column_names")
+    if column_names is not None and (
+        not isinstance(column_names, list) or not column_names or len(set(map(str, column_names))) != len(column_names)
+    ):
+        raise file_error(path, data.line_of("column_names"), "column_names must be a list of distinct names")
+
+    transform_name, transform_options = None, {}
+    if "transform" in data:
+        raw_transform = data["transform"]
+        if not isinstance(raw_transform, dict) or "name" not in raw_transform:
+            raise file_error(path, data.line_of("transform"), "transform must be a mapping with a 'name' and options")
+        transform_name = str(raw_transform["name"])
+        transform_options = {str(k): v for k, v in raw_transform.items() if k != "name"}
+        problem = check_transform_options(transform_name, transform_options, has_lookup="lookup_file" in data)
+        if problem:
+            raise file_error(path, data.line_of("transform"), problem)
+    elif "lookup_file" in data:
+        raise file_error(path, data.line_of("lookup_file"), "lookup_file is only read by a transform")
+
     name = str(data["name"])
     if name == CANONICAL:
         raise file_error(path, data.line_of("name"), f"the name {CANONICAL!r} is reserved")
@@ -123,6 +153,10 @@ def load_mapping(path: Path, contracts: dict[str, Contract]) -> SourceMapping:
         delimiter=data.get("delimiter"),
         timestamp_format=data.get("timestamp_format"),
         timestamp_timezone=timezone,
+        column_names=tuple(str(c) for c in column_names) if column_names else None,
+        transform=transform_name,
+        transform_options=transform_options,
+        lookup_file=data.get("lookup_file"),
         path=path,
     )
 
@@ -152,6 +186,17 @@ def load_mappings(contracts: dict[str, Contract], extra_files: tuple[str, ...] =
         seen[mapping.name] = path
         by_source[mapping.source].append(mapping)
     return by_source
+
+
+def is_lookup_file(file_name: str, folder_files: list[str], mappings: list[SourceMapping]) -> str | None:
+    """Return the mapping that reads ``file_name`` as its lookup file, if any mapping in the
+    folder does; such a file is joined by that mapping's transform, not loaded on its own.
+    """
+    for mapping in mappings:
+        if mapping.lookup_file and fnmatch.fnmatch(file_name, mapping.lookup_file):
+            if any(mapping.matches(other) for other in folder_files if other != file_name):
+                return mapping.name
+    return None
 
 
 def mapping_for_file(file_name: str, mappings: list[SourceMapping], contract: Contract) -> SourceMapping:
