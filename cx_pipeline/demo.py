@@ -17,6 +17,7 @@ import polars as pl
 
 DEMO_START = dt.date(2025, 1, 1)
 DEMO_DAYS = 90
+HISTORY_DAYS = 365
 PLANS = {"basic": 19.0, "pro": 49.0, "team": 199.0}
 CHANNELS = ["email", "web", "app"]
 SEGMENTS = ["smb", "mid_market", "enterprise"]
@@ -111,23 +112,50 @@ def _subscription_events(rng: np.random.Generator, start: dt.date, days: int) ->
     return events
 
 
-def _orders_day(rng: np.random.Generator, day: dt.date, count: int) -> pl.DataFrame:
-    seconds = rng.integers(0, 86_400, size=count)
-    base = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    amounts = np.round(rng.gamma(2.0, 30.0, size=count), 2)
-    is_return = rng.random(count) < 0.05
-    amounts = np.where(is_return, -amounts, amounts)
-    customers = [f"c-{int(c):05d}" if rng.random() > 0.03 else None for c in rng.integers(1, 1_500, size=count)]
-    return pl.DataFrame(
-        {
-            "order_id": [f"o-{day:%Y%m%d}-{i:05d}" for i in range(count)],
-            "customer_id": customers,
-            "ordered_at": [base + dt.timedelta(seconds=int(s)) for s in seconds],
-            "amount": amounts,
-            "currency": ["USD"] * count,
-            "quantity": np.where(is_return, -1, 1),
-        },
-        schema_overrides={"ordered_at": pl.Datetime("us", "UTC")},
+def _orders(rng: np.random.Generator, start: dt.date, days: int, customers: int = 1_500) -> pl.DataFrame:
+    """Buy-till-you-die style orders: each customer buys at their own rate until they drop out.
+
+    Orders begin a year before ``start``; that history lands on the first day as an initial
+    load, so the CLV models see enough repeat purchases to fit.
+    """
+    start = start - dt.timedelta(days=HISTORY_DAYS)
+    days = days + HISTORY_DAYS
+    rates = rng.gamma(0.6, 0.25, size=customers)  # purchases per week
+    dropout = rng.beta(1.0, 4.0, size=customers)  # chance of leaving after each purchase
+    first_day = rng.integers(0, days, size=customers)
+    segments = rng.choice(SEGMENTS, size=customers, p=[0.6, 0.3, 0.1])
+    base = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+
+    rows: list[dict] = []
+    for customer in range(customers):
+        day = float(first_day[customer])
+        while day < days:
+            ordered_at = base + dt.timedelta(days=day, seconds=int(rng.integers(0, 86_400)))
+            amount = round(float(rng.gamma(2.0, 30.0)), 2)
+            rows.append({"customer_id": f"c-{customer:05d}", "ordered_at": ordered_at, "amount": amount,
+                         "segment": str(segments[customer])})
+            if rng.random() < 0.05:  # a return of part of the order a few days later
+                returned_at = ordered_at + dt.timedelta(days=int(rng.integers(1, 10)))
+                rows.append({"customer_id": f"c-{customer:05d}", "ordered_at": returned_at,
+                             "amount": -round(amount * float(rng.uniform(0.2, 1.0)), 2),
+                             "segment": str(segments[customer])})
+            if rng.random() < dropout[customer]:
+                break
+            day += 7.0 * float(rng.exponential(1.0 / rates[customer]))
+    for guest in range(days * 2):  # guest checkouts without a customer id
+        rows.append({"customer_id": None, "segment": None, "amount": round(float(rng.gamma(2.0, 20.0)), 2),
+                     "ordered_at": base + dt.timedelta(days=guest // 2, seconds=int(rng.integers(0, 86_400)))})
+    orders = pl.DataFrame(rows, schema={"customer_id": pl.String, "ordered_at": pl.Datetime("us", "UTC"),
+                                        "amount": pl.Float64, "segment": pl.String})
+    orders = orders.filter(pl.col("ordered_at") < base + dt.timedelta(days=days)).sort("ordered_at")
+    return orders.with_row_index("number").select(
+        pl.format("o-{}", pl.col("number")).alias("order_id"),
+        "customer_id",
+        "ordered_at",
+        "amount",
+        pl.lit("USD").alias("currency"),
+        pl.when(pl.col("amount") < 0).then(-1).otherwise(1).alias("quantity"),
+        "segment",
     )
 
 
@@ -147,6 +175,7 @@ def generate_demo_landing(landing: Path, start: dt.date = DEMO_START, days: int 
     """Write the demo landing folder; the same seed always gives the same files."""
     rng = np.random.default_rng(seed)
     subscription_events = _subscription_events(rng, start, days)
+    orders = _orders(rng, start, days).with_columns(pl.col("ordered_at").dt.date().alias("_day"))
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
         feedback = _feedback_day(rng, day, int(rng.integers(80, 160)))
@@ -159,9 +188,13 @@ def generate_demo_landing(landing: Path, start: dt.date = DEMO_START, days: int 
             path = _day_folder(landing, "subscriptions", day) / "subscriptions.ndjson"
             path.write_text("".join(json.dumps(v) + "\n" for v in versions), encoding="utf-8")
 
-        _orders_day(rng, day, int(rng.integers(40, 80))).write_parquet(
+        orders.filter(pl.col("_day") == day).drop("_day").write_parquet(
             _day_folder(landing, "orders", day) / "orders.parquet"
         )
+        if offset == 0:
+            orders.filter(pl.col("_day") < day).drop("_day").write_parquet(
+                _day_folder(landing, "orders", day) / "orders_history.parquet"
+            )
         _sessions_day(rng, day, int(rng.integers(800, 1_200))).write_csv(
             _day_folder(landing, "sessions", day) / "sessions.csv"
         )
