@@ -190,7 +190,8 @@ def _pandera_custom_check(name: str, custom: CustomCheck, kpi: KpiConfig) -> pa.
     def check(data: Any) -> pl.LazyFrame:
         return data.lazyframe.select(custom.expression(kpi).fill_null(True).alias(data.key))
 
-    return pa.Check(check, name=name, error=custom.error)
+    # No error text is set, so Pandera reports the failure under the check's unique name.
+    return pa.Check(check, name=name)
 
 
 COLUMN_CHECKS = {"isin", "min", "max", "max_length", "min_length", "matches"}

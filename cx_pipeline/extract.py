@@ -8,6 +8,7 @@ quarantined row can always be traced back to the exact line a user exported.
 from __future__ import annotations
 
 import datetime as dt
+import csv
 import fnmatch
 import io
 import json
@@ -35,6 +36,8 @@ RAW_META_COLUMNS: dict[str, str] = {
     "_mapping": "VARCHAR",
     "_missing_columns": "VARCHAR",
     "_extra_columns": "VARCHAR",
+    # What the reader found wrong with the row itself (field count), for quarantine.
+    "_row_problem": "VARCHAR",
 }
 
 
@@ -116,6 +119,12 @@ def extract_partition(
 def read_file(path: Path, mapping: SourceMapping) -> pl.DataFrame:
     """Read a CSV, TSV, NDJSON or Parquet file into a frame of text columns."""
     suffix = path.suffix.lower()
+    if suffix not in CSV_SUFFIXES and suffix not in NDJSON_SUFFIXES and suffix not in PARQUET_SUFFIXES:
+        raise ValueError(
+            f"unsupported file type {suffix or '(none)'}; expected .csv, .tsv, .txt, .ndjson, .jsonl, .json or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise ValueError("file is empty (0 bytes)")
     if suffix in CSV_SUFFIXES:
         separator = mapping.delimiter or CSV_SUFFIXES[suffix]
         if separator == "whitespace":
@@ -126,9 +135,7 @@ def read_file(path: Path, mapping: SourceMapping) -> pl.DataFrame:
         if not text.strip():
             return pl.DataFrame()
         return _all_text(pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None))
-    if suffix in PARQUET_SUFFIXES:
-        return _all_text(pl.read_parquet(path))
-    raise ValueError(f"unsupported file type {suffix or '(none)'}; expected .csv, .tsv, .ndjson, .jsonl or .parquet")
+    return _all_text(pl.read_parquet(path))
 
 
 def _read_lookup(folder: Path, mapping: SourceMapping) -> pl.DataFrame | None:
@@ -146,27 +153,72 @@ def mapping_for_lookup(mapping: SourceMapping) -> SourceMapping:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    """Decode UTF-8 (with or without a byte order mark), falling back to Latin-1."""
+    """Decode UTF-8 (with or without a byte order mark); lines that are not valid UTF-8 are
+    decoded as Windows-1252, so a file that mixes both keeps every character readable.
+    """
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        logger.warning("%s is not valid UTF-8 (byte %d); decoded as Latin-1", path.name, exc.start)
-        return data.decode("latin-1")
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    decoded = []
+    fallback = 0
+    for line in lines:
+        try:
+            decoded.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            decoded.append(line.decode("cp1252", errors="replace"))
+            fallback += 1
+    logger.warning("%s: %d of %d lines are not valid UTF-8; decoded as Windows-1252", path.name, fallback, len(lines))
+    return "\n".join(decoded)
 
 
 def _read_csv(path: Path, separator: str, column_names: tuple[str, ...] | None) -> pl.DataFrame:
     text = _decode(path.read_bytes(), path)
     if not text.strip():
         return pl.DataFrame()
-    return pl.read_csv(
-        io.BytesIO(text.encode("utf-8")),
-        separator=separator,
-        infer_schema=False,
-        has_header=column_names is None,
-        new_columns=list(column_names) if column_names else None,
-    )
+    if "\r" in text and "\n" not in text:
+        # Old Mac line endings: Polars would read no rows at all.
+        return _read_csv_row_by_row(text, separator, column_names)
+    try:
+        return pl.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            separator=separator,
+            infer_schema=False,
+            has_header=column_names is None,
+            new_columns=list(column_names) if column_names else None,
+        )
+    except pl.exceptions.ComputeError as exc:
+        logger.warning("%s: %s; reading it row by row", path.name, str(exc).splitlines()[0])
+        return _read_csv_row_by_row(text, separator, column_names)
+
+
+def _read_csv_row_by_row(text: str, separator: str, column_names: tuple[str, ...] | None) -> pl.DataFrame:
+    """Read a CSV that the fast reader rejects, keeping rows with the wrong field count.
+
+    Such rows get a ``_row_problem`` and are quarantined; the rest of the file still loads.
+    """
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=False))
+    rows = [row for row in rows if row]
+    if column_names is None:
+        if not rows:
+            return pl.DataFrame()
+        column_names, rows = tuple(rows[0]), rows[1:]
+    width = len(column_names)
+    records: dict[str, list[str | None]] = {name: [] for name in column_names}
+    problems: list[str | None] = []
+    for row in rows:
+        if len(row) == width:
+            problems.append(None)
+        else:
+            problems.append(f"row has {len(row)} fields, the header has {width}")
+        padded = (row + [None] * width)[:width]
+        for name, value in zip(column_names, padded, strict=True):
+            records[name].append(value if value != "" else None)
+    frame = pl.DataFrame(records, schema={name: pl.String for name in column_names})
+    return frame.with_columns(pl.Series("_row_problem", problems, dtype=pl.String))
 
 
 def _read_whitespace(path: Path, column_names: tuple[str, ...] | None) -> pl.DataFrame:
@@ -231,7 +283,8 @@ def to_raw_rows(
                 missing.append(name)
             selections.append(pl.lit(None, pl.String).alias(name))
 
-    extra = [c for c in table.columns if c not in used and c != "_row_number"]
+    row_problem = pl.col("_row_problem") if "_row_problem" in table.columns else pl.lit(None, pl.String)
+    extra = [c for c in table.columns if c not in used and c not in ("_row_number", "_row_problem")]
     extra_json = pl.struct(extra).struct.json_encode() if extra else pl.lit(None, pl.String)
     return table.select(
         pl.lit(partition_date, pl.Date).alias("_partition_date"),
@@ -240,6 +293,7 @@ def to_raw_rows(
         pl.lit(mapping.name, pl.String).alias("_mapping"),
         pl.lit(",".join(missing) or None, pl.String).alias("_missing_columns"),
         extra_json.alias("_extra_columns"),
+        row_problem.alias("_row_problem"),
         *selections,
     )
 

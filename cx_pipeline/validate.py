@@ -29,6 +29,8 @@ MAX_VALUE_CHARS = 80
 ISO_WITH_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"]
 ISO_WITHOUT_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
 
+FORMULA_PATTERN = r"^\s*[=+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\("
+
 QUARANTINE_COLUMNS: dict[str, str] = {
     "_partition_date": "DATE",
     "_source_file": "VARCHAR",
@@ -96,7 +98,8 @@ def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr, 
             text = text.str.to_uppercase()
         return text, "invalid text"
     if column.type == "float":
-        number = text.str.replace(",", "", literal=True).cast(pl.Float64, strict=False)
+        # No separator guessing: "12,50" and "1,250" are both rejected rather than misread.
+        number = text.cast(pl.Float64, strict=False)
         return pl.when(number.is_finite()).then(number), "is not a number"
     if column.type == "integer":
         number = text.cast(pl.Float64, strict=False)
@@ -141,6 +144,21 @@ def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) ->
         missing = pl.col("_missing_columns").str.split(",").list.contains(column.name)
         reasons.append(pl.when(missing).then(pl.lit(f"{column.name}: column is missing from the file")))
         failed.append(pl.when(missing).then(pl.lit(f"{column.name}:missing_column")))
+
+        has_nul = pl.col(column.name).str.contains("\x00", literal=True)
+        reasons.append(pl.when(has_nul).then(pl.lit(f"{column.name}: contains a NUL byte")))
+        failed.append(pl.when(has_nul).then(pl.lit(f"{column.name}:nul_byte")))
+        # A cell such as =HYPERLINK(...) runs as a formula when a BI export opens in a spreadsheet.
+        is_formula = pl.col(column.name).str.contains(FORMULA_PATTERN)
+        reasons.append(
+            pl.when(is_formula).then(
+                pl.format("{}: '{}' looks like a spreadsheet formula", pl.lit(column.name), _shown(pl.col(column.name)))
+            )
+        )
+        failed.append(pl.when(is_formula).then(pl.lit(f"{column.name}:formula_like")))
+
+    reasons.append(pl.when(pl.col("_row_problem").is_not_null()).then(pl.format("row: {}", pl.col("_row_problem"))))
+    failed.append(pl.when(pl.col("_row_problem").is_not_null()).then(pl.lit("row:field_count")))
 
     return raw.select(
         pl.col(ROW_INDEX),
@@ -189,20 +207,12 @@ PREPARE_STEPS: dict[str, Callable[[pl.DataFrame, KpiConfig], pl.DataFrame]] = {
 }
 
 
-# Pandera reports a custom check by its error text; map it back to the check's name.
-_CUSTOM_CHECK_BY_ERROR = {custom.error: name for name, custom in CUSTOM_CHECKS.items()}
-
-
-def _check_name(check: str) -> str:
-    return _CUSTOM_CHECK_BY_ERROR.get(check, check)
-
-
 def _reason_for(check: str, column: str, value: str | None) -> str:
     shown = "null" if value is None else f"'{value[:MAX_VALUE_CHARS]}'"
     if check == "not_nullable":
         return f"{column}: missing value"
-    if check in _CUSTOM_CHECK_BY_ERROR:
-        return f"{column}: {check} (value {shown})"
+    if check in CUSTOM_CHECKS:
+        return f"{column}: {CUSTOM_CHECKS[check].error} (value {shown})"
     return f"{column}: {shown} failed {check}"
 
 
@@ -223,7 +233,7 @@ def contract_failures(parsed: pl.DataFrame, contract: Contract, kpi: KpiConfig) 
     records = [
         {
             ROW_INDEX: index,
-            "check": f"{column}:{_check_name(check)}",
+            "check": f"{column}:{check}",
             "reason": _reason_for(check, column, failure),
         }
         for index, column, check, failure in cases.select(
@@ -231,6 +241,32 @@ def contract_failures(parsed: pl.DataFrame, contract: Contract, kpi: KpiConfig) 
         ).iter_rows()
     ]
     return pl.DataFrame(records, schema=empty.schema)
+
+
+def _flag_duplicates_in_file(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Fail every row whose primary key appears again later in the same file.
+
+    The last row of a file is its newest version; the earlier ones are quarantined with
+    the row that replaced them, rather than silently dropped. Repeats across files and
+    days are versions and are resolved in staging.
+    """
+    next_row = (
+        pl.col("_row_number").shift(-1).over(["_partition_date", "_source_file", key], order_by="_row_number")
+    )
+    superseded = pl.col(key).is_not_null() & next_row.is_not_null()
+    return parsed.with_columns(
+        pl.concat_list(
+            pl.col("_parse_errors"),
+            pl.when(superseded).then(
+                pl.format("{}: '{}' appears again at row {} of the same file, which is kept", pl.lit(key),
+                          _shown(pl.col(key)), next_row)
+            ).otherwise(None),
+        ).list.drop_nulls().alias("_parse_errors"),
+        pl.concat_list(
+            pl.col("_parse_failed_checks"),
+            pl.when(superseded).then(pl.lit(f"{key}:duplicate_in_file")).otherwise(None),
+        ).list.drop_nulls().alias("_parse_failed_checks"),
+    )
 
 
 def validate_rows(
@@ -257,7 +293,10 @@ def validate_rows(
     if prepare is not None:
         parsed = prepare(parsed, kpi)
 
-    failures = contract_failures(parsed.drop(ROW_INDEX).with_row_index(ROW_INDEX), contract, kpi)
+    parsed = _flag_duplicates_in_file(parsed, contract.primary_key)
+    failures = contract_failures(
+        parsed.drop(ROW_INDEX, "_parse_errors", "_parse_failed_checks").with_row_index(ROW_INDEX), contract, kpi
+    )
     # A value that failed to parse is null; its not_nullable failure would repeat the reason.
     parse_failed = parsed.select(ROW_INDEX, pl.col("_parse_failed_checks")).explode("_parse_failed_checks")
     parse_failed_columns = parse_failed.select(
