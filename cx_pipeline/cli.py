@@ -51,11 +51,17 @@ def run_range(first: dt.date, last: dt.date) -> bool:
 
 
 def print_summary(settings: Settings) -> None:
-    """Print the overall survey KPIs and the row counts of the warehouse's tables."""
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    """Print the overall survey KPIs and the row counts of the published tables.
+
+    Reads the published file, so a run writing the warehouse at the same time never blocks it.
+    """
+    if not settings.publish_path.is_file():
+        print(f"No published tables yet at {settings.publish_path}; run the pipeline first.")
+        return
+    con = duckdb.connect(str(settings.publish_path), read_only=True)
     try:
         tables = [row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
-        print(f"Warehouse {settings.warehouse_path}")
+        print(f"Published tables in {settings.publish_path} (warehouse: {settings.warehouse_path})")
         for table in tables:
             count = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             print(f"  {table:<32} {count:>10,} rows")

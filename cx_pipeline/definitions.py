@@ -11,7 +11,8 @@ from cx_pipeline.model_assets import (
     build_python_model_asset,
 )
 from cx_pipeline.partitions import daily_partitions
-from cx_pipeline.project import load_project
+from cx_pipeline.project import load_project, quarantine_table, raw_table, rejected_files_table
+from cx_pipeline.publish import build_publish_asset
 from cx_pipeline.warehouse import Warehouse
 
 DAILY_JOB_NAME = "cx_daily_job"
@@ -28,6 +29,15 @@ def build_definitions() -> dg.Definitions:
         assets.extend(build_source_assets(contract, partitions))
     assets.extend(build_model_asset(model, sources) for model in project.models)
     assets.extend(build_python_model_asset(model, sources) for model in project.python_models)
+
+    mart_tables = {model.name for model in project.models if model.layer == "marts"} | {
+        output.name for model in project.python_models for output in model.outputs
+    }
+    quarantine_tables = {quarantine_table(source) for source in sources}
+    # Rejected-file tables are written by the raw assets, so those are their dependencies.
+    published = sorted(mart_tables | quarantine_tables | {rejected_files_table(s) for s in sources})
+    deps = sorted(mart_tables | quarantine_tables | {raw_table(s) for s in sources})
+    assets.append(build_publish_asset(published, deps))
 
     model_names = {model.name for model in project.models}
     checks = [build_kpi_range_check(table, rule) for table, rule in KPI_RANGE_RULES.items() if table in model_names]

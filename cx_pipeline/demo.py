@@ -108,7 +108,10 @@ def _subscription_events(rng: np.random.Generator, start: dt.date, days: int) ->
             if start <= end_day < start + dt.timedelta(days=days):
                 ended = dict(version, status="canceled")
                 ended["ended_at"] = dt.datetime.combine(end_day, dt.time(17), tzinfo=dt.UTC).isoformat()
-                events.setdefault(end_day, []).append(ended)
+                day_versions = events.setdefault(end_day, [])
+                if end_day == landing_day:  # an export holds one version per subscription
+                    day_versions.remove(version)
+                day_versions.append(ended)
     return events
 
 

@@ -185,17 +185,26 @@ class Settings:
 
     landing_dir: Path
     warehouse_path: Path
+    publish_path: Path
     config_path: Path | None
     kpi: KpiConfig
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read CX_LANDING_DIR, CX_WAREHOUSE_PATH and CX_CONFIG, applying the defaults."""
+        """Read CX_LANDING_DIR, CX_WAREHOUSE_PATH, CX_PUBLISH_PATH and CX_CONFIG, applying
+        the defaults; the published file defaults to ``<warehouse stem>_published.duckdb``
+        beside the warehouse.
+        """
         env = os.environ if environ is None else environ
         config_value = env.get("CX_CONFIG") or None
+        warehouse_path = Path(env.get("CX_WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH)
+        publish_value = env.get("CX_PUBLISH_PATH")
         return cls(
             landing_dir=Path(env.get("CX_LANDING_DIR") or DEFAULT_LANDING_DIR),
-            warehouse_path=Path(env.get("CX_WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH),
+            warehouse_path=warehouse_path,
+            publish_path=Path(publish_value)
+            if publish_value
+            else warehouse_path.with_name(f"{warehouse_path.stem}_published.duckdb"),
             config_path=Path(config_value) if config_value else None,
             kpi=load_kpi_config(config_value),
         )

@@ -1,0 +1,114 @@
+"""Publishing for BI: copy the published tables into a separate DuckDB file and swap it in
+atomically.
+
+BI tools open the published file read-only. The pipeline never writes to it in place: it
+builds a new file next to it and renames it over the old one (``os.replace``, atomic on
+POSIX file systems). A reader that holds a connection keeps reading the file it opened,
+so it neither blocks the run nor sees a half-written table; its next connection sees the
+new tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from cx_pipeline.settings import Settings
+from cx_pipeline.warehouse import Warehouse, quote_identifier
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_TABLE = "publish_manifest"
+
+
+def _copy_table(source: duckdb.DuckDBPyConnection, target: duckdb.DuckDBPyConnection, table: str) -> int:
+    quoted = quote_identifier(table)
+    reader = source.execute(f"SELECT * FROM {quoted}").arrow()
+    target.register("published_rows", reader)
+    try:
+        target.execute(f"CREATE TABLE {quoted} AS SELECT * FROM published_rows")
+    finally:
+        target.unregister("published_rows")
+    row = target.execute(f"SELECT count(*) FROM {quoted}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def publish_tables(source: duckdb.DuckDBPyConnection, tables: list[str], target: Path) -> dict[str, int]:
+    """Write ``tables`` from ``source`` into a new file and atomically replace ``target``.
+
+    Tables missing from the warehouse are skipped with a log line. Returns the row count of
+    each published table.
+    """
+    existing = {row[0] for row in source.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging_file = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging_file.unlink(missing_ok=True)
+
+    counts: dict[str, int] = {}
+    published_at = dt.datetime.now(dt.UTC)
+    con = duckdb.connect(str(staging_file))
+    try:
+        for table in tables:
+            if table not in existing:
+                logger.info("publish: skipped %s, which the warehouse does not have yet", table)
+                continue
+            counts[table] = _copy_table(source, con, table)
+        manifest = pa.table(
+            {
+                "table_name": list(counts),
+                "row_count": list(counts.values()),
+                "published_at": [published_at] * len(counts),
+            }
+        )
+        con.register("manifest_rows", manifest)
+        con.execute(f"CREATE TABLE {MANIFEST_TABLE} AS SELECT * FROM manifest_rows")
+        con.unregister("manifest_rows")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        staging_file.unlink(missing_ok=True)
+        raise
+    con.close()
+
+    os.replace(staging_file, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    logger.info("published %d tables to %s", len(counts), target)
+    return counts
+
+
+def build_publish_asset(tables: list[str], deps: list[str]) -> dg.AssetsDefinition:
+    """Build the asset that publishes ``tables`` to the BI file once ``deps`` are rebuilt."""
+
+    @dg.asset(
+        name="published_warehouse",
+        deps=deps,
+        group_name="published",
+        kinds={"duckdb"},
+        description=(
+            "Read-only DuckDB file for BI tools (CX_PUBLISH_PATH), holding the mart, quarantine "
+            "and rejected-file tables plus publish_manifest; replaced atomically on every run."
+        ),
+    )
+    def published_warehouse(warehouse: Warehouse) -> dg.MaterializeResult:
+        target = Settings.from_env().publish_path
+        with warehouse.connect() as con:
+            counts = publish_tables(con, tables, target)
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "tables": len(counts),
+                "dagster/row_count": sum(counts.values()),
+            }
+        )
+
+    return published_warehouse
