@@ -174,6 +174,209 @@ def _sessions_day(rng: np.random.Generator, day: dt.date, count: int) -> pl.Data
     )
 
 
+SUPPORT_CHANNELS = {"email": 0.45, "web": 0.30, "chat": 0.20, "phone": 0.05}
+SUPPORT_PRIORITIES = {"low": 0.20, "normal": 0.55, "high": 0.20, "urgent": 0.05}
+SUPPORT_TEXTS = {
+    "end_user": [
+        "I cannot log in since this morning.",
+        "My invoice shows the wrong amount.",
+        "Thanks, that worked!",
+        "It is still broken, please help.",
+    ],
+    "agent": [
+        "Thanks for reaching out, we are looking into it.",
+        "Please try resetting your password.",
+        "We corrected the invoice; you will get a new copy by email.",
+    ],
+    "note": ["Escalated to billing.", "Known issue, linked to the incident ticket."],
+}
+
+
+def _next_agent_time(moment: dt.datetime, rng: np.random.Generator) -> dt.datetime:
+    """Move ``moment`` into the agents' shift (weekdays 08:00-18:00 UTC), a few minutes in."""
+    while moment.weekday() >= 5 or not 8 <= moment.hour < 18:
+        opening = dt.datetime.combine(moment.date(), dt.time(8), tzinfo=dt.UTC)
+        moment = opening if moment < opening else opening + dt.timedelta(days=1)
+        moment += dt.timedelta(minutes=int(rng.integers(5, 90)))
+    return moment
+
+
+def _support_ticket(
+    rng: np.random.Generator, ticket_id: str, created: dt.datetime
+) -> tuple[dict, list[dict]]:
+    """Return a ticket's fixed fields and its comments and status events, in time order."""
+    channel = str(rng.choice(list(SUPPORT_CHANNELS), p=list(SUPPORT_CHANNELS.values())))
+    ticket = {
+        "ticket_id": ticket_id,
+        "customer_id": f"c-{int(rng.integers(0, 1_500)):05d}",
+        "channel": channel,
+        "priority": str(rng.choice(list(SUPPORT_PRIORITIES), p=list(SUPPORT_PRIORITIES.values()))),
+        "created_at": created,
+    }
+    events: list[dict] = []
+
+    def add(role: str, moment: dt.datetime, public: bool = True, event: str | None = None) -> None:
+        body = None
+        if role != "system":
+            pool = SUPPORT_TEXTS["note"] if role == "agent" and not public else SUPPORT_TEXTS[role]
+            body = str(pool[int(rng.integers(0, len(pool)))])
+        events.append(
+            {
+                "comment_id": f"{ticket_id}-{len(events) + 1:02d}",
+                "ticket_id": ticket_id,
+                "author_role": role,
+                "is_public": public,
+                "created_at": moment.replace(microsecond=0),
+                "event": event,
+                "body": body,
+            }
+        )
+
+    add("end_user", created)
+    if rng.random() < 0.06:  # never answered
+        return ticket, events
+
+    # Chat gets a reply within minutes around the clock. Other channels wait for the shift.
+    if channel == "chat":
+        moment = created + dt.timedelta(minutes=float(rng.lognormal(1.5, 0.8)))
+    else:
+        moment = _next_agent_time(
+            created + dt.timedelta(minutes=float(rng.lognormal(4.5, 1.2))), rng
+        )
+    if rng.random() < 0.3:  # an internal note before the first reply never counts as a reply
+        add("agent", created + (moment - created) / 2, public=False)
+    replies = int(rng.choice([1, 2, 3, 4, 5], p=[0.55, 0.25, 0.10, 0.06, 0.04]))
+    for number in range(replies):
+        add("agent", moment)
+        if number < replies - 1:
+            moment += dt.timedelta(hours=float(rng.exponential(10.0)))
+            add("end_user", moment)
+            moment = _next_agent_time(
+                moment + dt.timedelta(minutes=float(rng.lognormal(4.0, 1.0))), rng
+            )
+    if rng.random() < 0.1:  # still waiting for the customer
+        return ticket, events
+
+    moment += dt.timedelta(hours=float(rng.exponential(6.0)))
+    add("system", moment, public=False, event="solved")
+    if rng.random() < 0.12:  # the customer writes back, which reopens the ticket
+        moment += dt.timedelta(days=float(rng.exponential(5.0)))
+        add("end_user", moment)
+        add("system", moment, public=False, event="reopened")
+        moment = _next_agent_time(
+            moment + dt.timedelta(minutes=float(rng.lognormal(4.0, 1.0))), rng
+        )
+        add("agent", moment)
+        if rng.random() < 0.85:
+            add(
+                "system",
+                moment + dt.timedelta(hours=float(rng.exponential(4.0))),
+                public=False,
+                event="solved",
+            )
+    return ticket, events
+
+
+def write_demo_support(
+    landing: Path, start: dt.date = DEMO_START, days: int = DEMO_DAYS, seed: int = 7
+) -> None:
+    """Write seeded support tickets and ticket comments for ``days`` days from ``start``.
+
+    A ticket lands as a new version on every day its status changes, comments land on the
+    day they are written, and nothing after the last day is landed, so tickets open at the
+    end stay unsolved. Phone tickets have no comments, only the summary columns of their
+    ticket rows. Every 20th day adds a comment with an invalid author role for quarantine.
+    """
+    rng = np.random.default_rng([seed, 3])
+    end = dt.datetime.combine(start + dt.timedelta(days=days), dt.time(), tzinfo=dt.UTC)
+    # Requests arrive mostly in the working day, fewer at night and on weekends.
+    hour_weights = np.array(
+        [1, 1, 1, 1, 1, 2, 3, 5, 8, 9, 9, 9, 8, 9, 9, 8, 7, 6, 4, 3, 2, 2, 1, 1], dtype=float
+    )
+    ticket_rows: dict[dt.date, list[dict]] = {}
+    comment_rows: dict[dt.date, list[dict]] = {}
+
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        count = int(rng.integers(20, 35) if day.weekday() >= 5 else rng.integers(45, 70))
+        for number in range(count):
+            hour = int(rng.choice(24, p=hour_weights / hour_weights.sum()))
+            created = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC) + dt.timedelta(
+                seconds=int(rng.integers(0, 3_600))
+            )
+            ticket, events = _support_ticket(rng, f"t-{day:%Y%m%d}-{number:03d}", created)
+            events = [e for e in events if e["created_at"] < end]
+            is_phone = ticket["channel"] == "phone"
+
+            # Replay the events to get the ticket's version at the end of each day.
+            status, solved_at = "new", None
+            summary: dict = {"first_reply_at": None, "agent_replies": 0, "reopens": 0}
+            daily: dict[dt.date, dict] = {}
+            for event in events:
+                if event["event"] == "solved":
+                    status, solved_at = "solved", event["created_at"]
+                elif event["event"] == "reopened" or (
+                    event["author_role"] == "end_user" and status == "pending"
+                ):
+                    status = "open"
+                elif event["author_role"] == "agent" and event["is_public"]:
+                    status = "pending"
+                    summary["first_reply_at"] = summary["first_reply_at"] or event["created_at"]
+                    summary["agent_replies"] += 1
+                summary["reopens"] += event["event"] == "reopened"
+                version = dict(
+                    ticket, status=status, updated_at=event["created_at"], solved_at=solved_at
+                )
+                if is_phone:
+                    # A phone log has no comments, only the summary columns of the ticket.
+                    version.update(summary)
+                else:
+                    comment_rows.setdefault(event["created_at"].date(), []).append(event)
+                daily[event["created_at"].date()] = version
+            for when, version in daily.items():
+                ticket_rows.setdefault(when, []).append(version)
+
+        if offset % 20 == 7:
+            comment_rows.setdefault(day, []).append(
+                {
+                    "comment_id": f"bad-{day:%Y%m%d}",
+                    "ticket_id": f"t-{day:%Y%m%d}-000",
+                    "author_role": "robot",
+                    "is_public": True,
+                    "created_at": dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC),
+                    "event": None,
+                    "body": None,
+                }
+            )
+
+    ticket_schema = {
+        "ticket_id": pl.String,
+        "customer_id": pl.String,
+        "channel": pl.String,
+        "priority": pl.String,
+        "status": pl.String,
+        "created_at": pl.Datetime("us", "UTC"),
+        "updated_at": pl.Datetime("us", "UTC"),
+        "solved_at": pl.Datetime("us", "UTC"),
+        "first_reply_at": pl.Datetime("us", "UTC"),
+        "agent_replies": pl.Int64,
+        "reopens": pl.Int64,
+    }
+    comment_schema = {
+        "comment_id": pl.String,
+        "ticket_id": pl.String,
+        "author_role": pl.String,
+        "is_public": pl.Boolean,
+        "created_at": pl.Datetime("us", "UTC"),
+        "event": pl.String,
+        "body": pl.String,
+    }
+    for day, rows in sorted(ticket_rows.items()):
+        frame = pl.DataFrame(rows, schema=ticket_schema)
+        frame.write_csv(_day_folder(landing, "tickets", day) / "tickets.csv")
+    for day, rows in sorted(comment_rows.items()):
+        frame = pl.DataFrame(rows, schema=comment_schema)
+        frame.write_ndjson(_day_folder(landing, "ticket_comments", day) / "ticket_comments.ndjson")
 def generate_demo_landing(landing: Path, start: dt.date = DEMO_START, days: int = DEMO_DAYS, seed: int = 7) -> None:
     """Write the demo landing folder; the same seed always gives the same files."""
     rng = np.random.default_rng(seed)
@@ -201,3 +404,4 @@ def generate_demo_landing(landing: Path, start: dt.date = DEMO_START, days: int 
         _sessions_day(rng, day, int(rng.integers(800, 1_200))).write_csv(
             _day_folder(landing, "sessions", day) / "sessions.csv"
         )
+    write_demo_support(landing, start, days, seed)

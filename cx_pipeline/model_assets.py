@@ -42,6 +42,17 @@ KPI_RANGE_RULES: dict[str, str] = {
         "AND count_promoters + count_passives + count_detractors = count_responses"
     ),
     "kpi_ces_daily": "ces_mean BETWEEN scale_min AND scale_max AND easy_pct BETWEEN 0 AND 100",
+    "kpi_support_daily": (
+        "tickets_solved <= tickets_created "
+        "AND count_fcr <= count_fcr_eligible AND count_fcr_eligible <= tickets_solved "
+        "AND count_fcr_strict <= count_fcr_strict_eligible "
+        "AND count_fcr_strict_eligible <= count_fcr_eligible "
+        "AND count_one_touch + count_two_touch + count_multi_touch = count_fcr_eligible "
+        "AND count_one_touch = count_fcr "
+        "AND count_first_reply <= tickets_created "
+        "AND sum_first_reply_minutes >= 0 AND sum_first_reply_business_minutes >= 0 "
+        "AND sum_first_reply_business_minutes <= sum_first_reply_minutes + 0.001"
+    ),
 }
 
 

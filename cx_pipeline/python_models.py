@@ -79,5 +79,6 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def registered_models() -> list[PythonModel]:
     """Return every Python model of the project."""
     from cx_pipeline.clv_model import CLV_MODEL
+    from cx_pipeline.support import TICKET_METRICS_MODEL
 
-    return [CLV_MODEL]
+    return [CLV_MODEL, TICKET_METRICS_MODEL]

@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from cx_pipeline.support import thread_twitter_conversations
+
 
 class TransformError(ValueError):
     """Raised when a transform's options or input columns are wrong."""
@@ -108,6 +110,9 @@ TRANSFORMS: dict[str, Transform] = {
     ),
     "lead_conversion": Transform(
         lead_conversion, frozenset({"key_column", "contact_column", "won_column"}), uses_lookup=True
+    ),
+    "twitter_conversations": Transform(
+        thread_twitter_conversations, frozenset({"output"}), frozenset({"timestamp_format"})
     ),
 }
 
