@@ -122,51 +122,92 @@ def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr, 
     raise AssertionError(f"unhandled column type {column.type}")
 
 
-def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) -> pl.DataFrame:
-    """Parse the raw text of one mapping's rows into typed columns plus a ``_parse_errors`` list.
+FAILURE_SCHEMA = {ROW_INDEX: pl.UInt32, "check": pl.String, "reason": pl.String}
 
-    A value that is present but cannot be parsed becomes null and adds a reason naming the
-    column and the value; a required column missing from the whole file adds one reason too.
-    """
-    parsed: list[pl.Expr] = []
-    reasons: list[pl.Expr] = []
-    failed: list[pl.Expr] = []
+
+@dataclass(frozen=True)
+class _RowRule:
+    """A row-level problem found before the contract runs: a flag and its reason text."""
+
+    check: str
+    flag: pl.Expr
+    reason: pl.Expr
+
+
+def _typed_name(column: str) -> str:
+    return f"__typed_{column}"
+
+
+def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
+    rules = []
     for column in contract.columns:
-        expression, problem = _parse_column(column, mapping)
-        parsed.append(expression.alias(column.name))
-        is_bad = pl.col(column.name).str.strip_chars().ne("") & expression.is_null()
-        reasons.append(
-            pl.when(is_bad).then(
-                pl.format("{}: '{}' {}", pl.lit(column.name), _shown(pl.col(column.name)), pl.lit(problem))
+        name = column.name
+        _, problem = _parse_column(column, mapping)
+        text = pl.col(name)
+        rules.append(
+            _RowRule(
+                f"{name}:parse",
+                text.str.strip_chars().ne("") & pl.col(_typed_name(name)).is_null(),
+                pl.format("{}: '{}' {}", pl.lit(name), _shown(text), pl.lit(problem)),
             )
         )
-        failed.append(pl.when(is_bad).then(pl.lit(f"{column.name}:parse")))
-        missing = pl.col("_missing_columns").str.split(",").list.contains(column.name)
-        reasons.append(pl.when(missing).then(pl.lit(f"{column.name}: column is missing from the file")))
-        failed.append(pl.when(missing).then(pl.lit(f"{column.name}:missing_column")))
-
-        has_nul = pl.col(column.name).str.contains("\x00", literal=True)
-        reasons.append(pl.when(has_nul).then(pl.lit(f"{column.name}: contains a NUL byte")))
-        failed.append(pl.when(has_nul).then(pl.lit(f"{column.name}:nul_byte")))
+        rules.append(
+            _RowRule(
+                f"{name}:missing_column",
+                pl.col("_missing_columns").str.split(",").list.contains(name),
+                pl.lit(f"{name}: column is missing from the file"),
+            )
+        )
+        rules.append(
+            _RowRule(f"{name}:nul_byte", text.str.contains("\x00", literal=True), pl.lit(f"{name}: contains a NUL byte"))
+        )
         # A cell such as =HYPERLINK(...) runs as a formula when a BI export opens in a spreadsheet.
-        is_formula = pl.col(column.name).str.contains(FORMULA_PATTERN)
-        reasons.append(
-            pl.when(is_formula).then(
-                pl.format("{}: '{}' looks like a spreadsheet formula", pl.lit(column.name), _shown(pl.col(column.name)))
+        rules.append(
+            _RowRule(
+                f"{name}:formula_like",
+                text.str.contains(FORMULA_PATTERN),
+                pl.format("{}: '{}' looks like a spreadsheet formula", pl.lit(name), _shown(text)),
             )
         )
-        failed.append(pl.when(is_formula).then(pl.lit(f"{column.name}:formula_like")))
+    rules.append(
+        _RowRule("row:field_count", pl.col("_row_problem").is_not_null(), pl.format("row: {}", pl.col("_row_problem")))
+    )
+    return rules
 
-    reasons.append(pl.when(pl.col("_row_problem").is_not_null()).then(pl.format("row: {}", pl.col("_row_problem"))))
-    failed.append(pl.when(pl.col("_row_problem").is_not_null()).then(pl.lit("row:field_count")))
 
-    return raw.select(
+def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse the raw text of one mapping's rows into typed columns.
+
+    Returns the typed rows and a frame of failures (row index, check, reason): a value that
+    is present but cannot be parsed becomes null and fails ``<column>:parse`` with the value
+    in its reason; a required column missing from the file, NUL bytes, formula-like text
+    and a wrong field count fail too. Reasons are only built for the rows that fail, so a
+    clean load pays for the flags alone.
+    """
+    with_typed = raw.with_columns(
+        _parse_column(column, mapping)[0].alias(_typed_name(column.name)) for column in contract.columns
+    )
+    rules = _row_rules(contract, mapping)
+    flags = with_typed.select(
+        pl.col(ROW_INDEX), *[rule.flag.fill_null(False).alias(f"_rule_{i}") for i, rule in enumerate(rules)]
+    )
+    flagged = flags.filter(pl.any_horizontal(pl.exclude(ROW_INDEX)))
+    failures = [pl.DataFrame(schema=FAILURE_SCHEMA)]
+    if flagged.height:
+        bad_rows = with_typed.join(flagged, on=ROW_INDEX, how="inner")
+        failures.extend(
+            bad_rows.filter(pl.col(f"_rule_{i}")).select(
+                pl.col(ROW_INDEX), pl.lit(rule.check).alias("check"), rule.reason.alias("reason")
+            )
+            for i, rule in enumerate(rules)
+        )
+
+    typed = with_typed.select(
         pl.col(ROW_INDEX),
         *[pl.col(name) for name in META_COLUMNS],
-        *parsed,
-        pl.concat_list(reasons).list.drop_nulls().alias("_parse_errors"),
-        pl.concat_list(failed).list.drop_nulls().alias("_parse_failed_checks"),
+        *[pl.col(_typed_name(column.name)).alias(column.name) for column in contract.columns],
     )
+    return typed, pl.concat(failures)
 
 
 def fill_feedback_defaults(rows: pl.DataFrame, kpi: KpiConfig) -> pl.DataFrame:
@@ -230,6 +271,7 @@ def contract_failures(parsed: pl.DataFrame, contract: Contract, kpi: KpiConfig) 
     if schema_level.height:
         raise RuntimeError(f"{contract.path}: contract does not fit the parsed rows: {schema_level.to_dicts()}")
 
+    # Pandera's index is the row position; parsed rows are sorted by ROW_INDEX from 0.
     records = [
         {
             ROW_INDEX: index,
@@ -243,29 +285,31 @@ def contract_failures(parsed: pl.DataFrame, contract: Contract, kpi: KpiConfig) 
     return pl.DataFrame(records, schema=empty.schema)
 
 
-def _flag_duplicates_in_file(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
+def duplicate_failures(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
     """Fail every row whose primary key appears again later in the same file.
 
     The last row of a file is its newest version; the earlier ones are quarantined with
     the row that replaced them, rather than silently dropped. Repeats across files and
     days are versions and are resolved in staging.
     """
-    next_row = (
-        pl.col("_row_number").shift(-1).over(["_partition_date", "_source_file", key], order_by="_row_number")
-    )
-    superseded = pl.col(key).is_not_null() & next_row.is_not_null()
-    return parsed.with_columns(
-        pl.concat_list(
-            pl.col("_parse_errors"),
-            pl.when(superseded).then(
-                pl.format("{}: '{}' appears again at row {} of the same file, which is kept", pl.lit(key),
-                          _shown(pl.col(key)), next_row)
-            ).otherwise(None),
-        ).list.drop_nulls().alias("_parse_errors"),
-        pl.concat_list(
-            pl.col("_parse_failed_checks"),
-            pl.when(superseded).then(pl.lit(f"{key}:duplicate_in_file")).otherwise(None),
-        ).list.drop_nulls().alias("_parse_failed_checks"),
+    file_key = ["_partition_date", "_source_file", key]
+    repeated = parsed.filter(pl.col(key).is_not_null() & pl.struct(file_key).is_duplicated())
+    if repeated.height == 0:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    next_row = pl.col("_row_number").shift(-1).over(file_key, order_by="_row_number")
+    return (
+        repeated.with_columns(next_row.alias("_next_row"))
+        .filter(pl.col("_next_row").is_not_null())
+        .select(
+            pl.col(ROW_INDEX),
+            pl.lit(f"{key}:duplicate_in_file").alias("check"),
+            pl.format(
+                "{}: '{}' appears again at row {} of the same file, which is kept",
+                pl.lit(key),
+                _shown(pl.col(key)),
+                pl.col("_next_row"),
+            ).alias("reason"),
+        )
     )
 
 
@@ -281,53 +325,43 @@ def validate_rows(
     formats are applied per export. Every input row ends up in exactly one of the outputs.
     """
     raw = raw.with_row_index(ROW_INDEX)
-    parts = [
-        parse_rows(group, contract, mappings[str(name)])
-        for (name,), group in raw.group_by("_mapping", maintain_order=True)
-    ]
-    if not parts:
-        parts = [parse_rows(raw, contract, next(iter(mappings.values())))]
-    parsed = pl.concat(parts).sort(ROW_INDEX)
+    groups = raw.group_by("_mapping", maintain_order=True) if raw.height else [(("canonical",), raw)]
+    typed_parts, failure_parts = [], []
+    for (name,), group in groups:
+        typed, failures = parse_rows(group, contract, mappings[str(name)])
+        typed_parts.append(typed)
+        failure_parts.append(failures)
+    parsed = pl.concat(typed_parts).sort(ROW_INDEX)
+    parse_failures = pl.concat(failure_parts)
 
     prepare = PREPARE_STEPS.get(contract.source)
     if prepare is not None:
         parsed = prepare(parsed, kpi)
 
-    parsed = _flag_duplicates_in_file(parsed, contract.primary_key)
-    failures = contract_failures(
-        parsed.drop(ROW_INDEX, "_parse_errors", "_parse_failed_checks").with_row_index(ROW_INDEX), contract, kpi
-    )
-    # A value that failed to parse is null; its not_nullable failure would repeat the reason.
-    parse_failed = parsed.select(ROW_INDEX, pl.col("_parse_failed_checks")).explode("_parse_failed_checks")
-    parse_failed_columns = parse_failed.select(
-        ROW_INDEX, pl.col("_parse_failed_checks").str.split(":").list.first().alias("_column")
-    )
-    failures = (
-        failures.with_columns(pl.col("check").str.split(":").list.first().alias("_column"))
-        .join(parse_failed_columns, on=[ROW_INDEX, "_column"], how="anti")
+    # A value that failed to parse is null; a contract failure on the same column would
+    # only repeat the reason.
+    failed_columns = parse_failures.select(ROW_INDEX, pl.col("check").str.split(":").list.first().alias("_column"))
+    contract_found = (
+        contract_failures(parsed, contract, kpi)
+        .with_columns(pl.col("check").str.split(":").list.first().alias("_column"))
+        .join(failed_columns, on=[ROW_INDEX, "_column"], how="anti")
         .drop("_column")
     )
+    failures = pl.concat(
+        [parse_failures, duplicate_failures(parsed, contract.primary_key), contract_found]
+    )
     grouped = failures.group_by(ROW_INDEX).agg(
-        pl.col("check").alias("_contract_checks"), pl.col("reason").alias("_contract_reasons")
+        pl.col("check").alias("failed_checks"), pl.col("reason").str.join("; ").alias("failure_reasons")
     )
 
-    combined = parsed.join(grouped, on=ROW_INDEX, how="left").with_columns(
-        pl.concat_list(pl.col("_parse_failed_checks"), pl.col("_contract_checks").fill_null([]))
-        .alias("failed_checks"),
-        pl.concat_list(pl.col("_parse_errors"), pl.col("_contract_reasons").fill_null([]))
-        .alias("_reasons"),
-    )
-    is_bad = pl.col("failed_checks").list.len() > 0
-
-    valid = combined.filter(~is_bad).select(*META_COLUMNS, *contract.column_names)
-    bad_index = combined.filter(is_bad).select(ROW_INDEX, "failed_checks", "_reasons")
+    valid = parsed.join(grouped, on=ROW_INDEX, how="anti").sort(ROW_INDEX).select(*META_COLUMNS, *contract.column_names)
     quarantine = (
-        raw.join(bad_index, on=ROW_INDEX, how="inner")
+        raw.join(grouped, on=ROW_INDEX, how="inner")
         .sort(ROW_INDEX)
         .select(
             *META_COLUMNS,
             pl.col("failed_checks"),
-            pl.col("_reasons").list.join("; ").alias("failure_reasons"),
+            pl.col("failure_reasons"),
             pl.struct(*contract.column_names, "_extra_columns").struct.json_encode().alias("raw_values"),
         )
     )
