@@ -242,7 +242,7 @@ def load_contract(path: Path) -> Contract:
     data = load_yaml_mapping(path)
     unknown = sorted(set(data) - CONTRACT_KEYS)
     if unknown:
-        raise file_error(path, data.line, f"unknown key(s) {unknown}; known: {sorted(CONTRACT_KEYS)}")
+        raise file_error(path, data.line_of(unknown[0]), f"unknown key(s) {unknown}; known: {sorted(CONTRACT_KEYS)}")
     for key in ("source", "primary_key", "columns"):
         if key not in data:
             raise file_error(path, data.line, f"missing required key {key!r}")

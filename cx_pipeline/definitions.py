@@ -44,7 +44,9 @@ def build_definitions() -> dg.Definitions:
 
     daily_job = dg.define_asset_job(DAILY_JOB_NAME, selection=dg.AssetSelection.all(), partitions_def=partitions)
     # Each tick materializes the previous day's partition, once that day is complete.
-    schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2)
+    schedule = dg.build_schedule_from_partitioned_job(
+        daily_job, hour_of_day=2, default_status=dg.DefaultScheduleStatus.RUNNING
+    )
 
     return dg.Definitions(
         assets=assets,
@@ -52,6 +54,9 @@ def build_definitions() -> dg.Definitions:
         jobs=[daily_job],
         schedules=[schedule],
         resources={"warehouse": Warehouse()},
+        # Steps share one DuckDB writer, so running them in one process loses no parallelism
+        # and saves the seconds each step subprocess needs to start.
+        executor=dg.in_process_executor,
     )
 
 

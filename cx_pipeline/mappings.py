@@ -83,7 +83,7 @@ def load_mapping(path: Path, contracts: dict[str, Contract]) -> SourceMapping:
     data = load_yaml_mapping(path)
     unknown = sorted(set(data) - MAPPING_KEYS)
     if unknown:
-        raise file_error(path, data.line, f"unknown key(s) {unknown}; known: {sorted(MAPPING_KEYS)}")
+        raise file_error(path, data.line_of(unknown[0]), f"unknown key(s) {unknown}; known: {sorted(MAPPING_KEYS)}")
     for key in ("name", "source", "file_pattern"):
         if key not in data:
             raise file_error(path, data.line, f"missing required key {key!r}")
@@ -179,7 +179,7 @@ def load_mappings(contracts: dict[str, Contract], extra_files: tuple[str, ...] =
     seen: dict[str, Path] = {}
     for path in paths:
         if not path.is_file():
-            raise ConfigError(f"mapping file not found: {path}")
+            raise ConfigError(f"mapping file not found: {path.resolve()} (listed in mapping_files of CX_CONFIG)")
         mapping = load_mapping(path, contracts)
         if mapping.name in seen:
             raise ConfigError(f"{path}: mapping name {mapping.name!r} is already used by {seen[mapping.name]}")

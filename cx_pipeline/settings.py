@@ -176,6 +176,9 @@ def load_kpi_config(path: str | os.PathLike[str] | None) -> KpiConfig:
         raise ConfigError(f"{config_path}: invalid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: expected a mapping of settings at the top level")
+    if isinstance(raw.get("mapping_files"), list):
+        # Relative paths are relative to the config file, wherever the command runs.
+        raw["mapping_files"] = [str(config_path.parent / str(p)) for p in raw["mapping_files"]]
     return KpiConfig.from_mapping(raw, origin=str(config_path))
 
 

@@ -155,7 +155,10 @@ def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
             _RowRule(
                 f"{name}:missing_column",
                 pl.col("_missing_columns").str.split(",").list.contains(name),
-                pl.lit(f"{name}: column is missing from the file"),
+                pl.lit(
+                    f"{name}: the file has no column {mapping.export_column(name)!r} "
+                    f"(mapping {mapping.name}, file_pattern {mapping.file_pattern!r})"
+                ),
             )
         )
         rules.append(

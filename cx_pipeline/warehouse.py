@@ -106,6 +106,25 @@ def replace_partitions(
             con.unregister("incoming_rows")
 
 
+def _connect_with_retry(database: Path, timeout_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open ``database`` for writing, waiting while a process outside the project holds it.
+
+    The project's own writers are serialized by the writer lock; this covers a tool that
+    opened the warehouse file directly (BI tools should read the published copy instead).
+    """
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.1
+    while True:
+        try:
+            return duckdb.connect(str(database))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            logger.warning("%s is held by another process (%s); retrying in %.1f s", database, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 class Warehouse(dg.ConfigurableResource):
     """The local DuckDB file that holds raw, staging and mart tables.
 
@@ -127,7 +146,7 @@ class Warehouse(dg.ConfigurableResource):
         database = self.database_path()
         database.parent.mkdir(parents=True, exist_ok=True)
         with writer_lock(database, self.lock_timeout_seconds):
-            con = duckdb.connect(str(database))
+            con = _connect_with_retry(database, self.lock_timeout_seconds)
             try:
                 yield con
             finally:

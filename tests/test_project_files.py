@@ -151,3 +151,19 @@ def test_config_errors(tmp_path: Path, text: str, expected: str) -> None:
         load_kpi_config(path)
     assert expected in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_mapping_unknown_key_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "export.yaml", "name: x\nsource: feedback\nfile_pattern: '*.csv'\ntimestamp_fromat: '%d'\n"
+    )
+    with pytest.raises(ConfigError, match=r"export.yaml:4: unknown key\(s\) \['timestamp_fromat'\]"):
+        load_mapping(path, load_contracts())
+
+
+def test_config_mapping_files_relative_to_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "conf/mappings/mine.yaml", "name: mine\nsource: feedback\nfile_pattern: 'mine*.csv'\n")
+    config = write(tmp_path, "conf/cx.yaml", "mapping_files: [./mappings/mine.yaml]\n")
+    monkeypatch.chdir(tmp_path)
+    kpi = load_kpi_config(config)
+    assert kpi.mapping_files == (str(tmp_path / "conf" / "mappings" / "mine.yaml"),)

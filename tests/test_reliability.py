@@ -208,3 +208,21 @@ def test_bi_reader_neither_blocks_nor_sees_partial_tables(pipeline_env: Pipeline
 def test_crafted_partition_keys_rejected(key: str) -> None:
     with pytest.raises(ValueError, match="invalid partition key"):
         parse_partition_key(key)
+
+
+def test_run_waits_for_reader_holding_the_warehouse(pipeline_env: PipelineEnv) -> None:
+    pipeline_env.land("feedback", "2025-09-01", "a.csv", HEADER + "w1,2025-09-01T10:00:00Z,csat,5,web\n")
+    pipeline_env.run("2025-09-01")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); time.sleep(4); c.close()",
+         str(pipeline_env.warehouse)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "open"
+    pipeline_env.land("feedback", "2025-09-02", "a.csv", HEADER + "w2,2025-09-02T10:00:00Z,csat,4,web\n")
+    pipeline_env.run("2025-09-02")
+    holder.wait(timeout=30)
+    assert pipeline_env.query("SELECT count(*) AS n FROM stg_feedback")["n"][0] == 2
