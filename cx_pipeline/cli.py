@@ -1,4 +1,4 @@
-"""Command line: ``cx-pipeline run``, ``demo`` and ``summary``."""
+"""Command line: ``cx-pipeline run``, ``demo``, ``summary`` and ``impact``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from cx_pipeline.partitions import parse_partition_key
+from cx_pipeline.project import load_project
 from cx_pipeline.settings import ConfigError, Settings
 
 logger = logging.getLogger("cx_pipeline")
+
+DEMO_CONFIG = Path(__file__).resolve().parent / "demo_config.yaml"
 
 
 def run_range(first: dt.date, last: dt.date) -> bool:
@@ -34,6 +39,13 @@ def run_range(first: dt.date, last: dt.date) -> bool:
     if last >= dt.date.today():
         raise ValueError(f"--end {last} is not a complete day yet; the last partition is yesterday")
 
+    # Check the settings and every mapping file before the run, so a mistake is one line
+    # here instead of a failure in every step.
+    settings = Settings.from_env()
+    load_project().mappings(settings.kpi)
+    if not settings.landing_dir.is_dir():
+        raise ValueError(f"CX_LANDING_DIR {settings.landing_dir.resolve()} does not exist")
+
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     result = job.execute_in_process(
         instance=instance,
@@ -41,13 +53,30 @@ def run_range(first: dt.date, last: dt.date) -> bool:
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         },
+        run_config={"loggers": {"console": {"config": {"log_level": log_level()}}}},
         raise_on_error=False,
     )
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure and event.step_key:
-                logger.error("step %s failed: %s", event.step_key, event.message)
+    for event in result.all_events:
+        if event.is_step_failure and event.step_key:
+            error = event.step_failure_data.error
+            cause = error.cause.message if error and error.cause else (error.message if error else event.message)
+            logger.error("event=step_failed step=%s error=%s", event.step_key, (cause or "").strip())
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation is not None and not evaluation.passed:
+                logger.warning(
+                    "event=check_failed asset=%s check=%s severity=%s",
+                    evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.severity.value,
+                )
     return result.success
+
+
+def log_level() -> str:
+    """Return the log level of the command and of Dagster's console (CX_LOG_LEVEL, default INFO)."""
+    level = (os.environ.get("CX_LOG_LEVEL") or "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"invalid CX_LOG_LEVEL {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return level
 
 
 def print_summary(settings: Settings) -> None:
@@ -91,6 +120,101 @@ def print_summary(settings: Settings) -> None:
         con.close()
 
 
+# Decimals shown per kpi_impact unit.
+_IMPACT_DECIMALS = {"percent": 1, "nps_points": 1, "score": 2, "compound": 3, "minutes": 1}
+_IMPACT_UNIT_LABELS = {
+    "percent": "%", "nps_points": "points", "score": "score", "compound": "compound", "minutes": "min"
+}
+_IMPACT_HEADER = ("KPI", "before", "after", "n before", "n after", "difference", "95% CI", "significant")
+
+
+def _format_number(value: float | None, decimals: int, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def format_impact_table(rows: list[dict[str, Any]]) -> str:
+    """Format kpi_impact rows of one go-live as an aligned text table with notes below it."""
+    lines: list[list[str]] = [list(_IMPACT_HEADER)]
+    notes: list[str] = []
+    for row in rows:
+        decimals = _IMPACT_DECIMALS.get(row["unit"], 3)
+        label = f"{row['kpi']}" + (f" [{row['scale']}]" if row["scale"] else "")
+        label += f" ({_IMPACT_UNIT_LABELS.get(row['unit'], row['unit'])})"
+        if row["status"] == "ok":
+            low = _format_number(row["ci_low"], decimals, signed=True)
+            high = _format_number(row["ci_high"], decimals, signed=True)
+            interval = f"[{low}, {high}]"
+            significant = "yes" if row["is_significant"] else "no"
+        else:
+            interval = "-"
+            significant = row["status"]
+            notes.append(f"  {label}: {row['reason']}")
+        lines.append(
+            [
+                label,
+                _format_number(row["value_before"], decimals),
+                _format_number(row["value_after"], decimals),
+                "-" if row["n_before"] is None else f"{row['n_before']:,}",
+                "-" if row["n_after"] is None else f"{row['n_after']:,}",
+                _format_number(row["difference"], decimals, signed=True),
+                interval,
+                significant,
+            ]
+        )
+    widths = [max(len(line[column]) for line in lines) for column in range(len(_IMPACT_HEADER))]
+    text = []
+    for line in lines:
+        # The KPI name is left-aligned and every other column right-aligned.
+        cells = [line[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
+        text.append("  ".join(cells).rstrip())
+    text.insert(1, "  ".join("-" * width for width in widths))
+    if notes:
+        text.extend(["", "Notes:", *notes])
+    return "\n".join(text)
+
+
+def print_impact(settings: Settings, name: str) -> None:
+    """Print the before/after comparison of one go-live from the published kpi_impact table.
+
+    Reads the published file, like ``summary``, so a run writing the warehouse does not block it.
+    """
+    path = settings.publish_path
+    if not path.is_file():
+        raise ValueError(f"no published tables at {path}; run the pipeline first (cx-pipeline run)")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "kpi_impact" not in tables:
+            raise ValueError(f"kpi_impact not found in {path}; run the pipeline with impact_go_lives in CX_CONFIG")
+        frame = con.execute("SELECT * FROM kpi_impact WHERE go_live_name = ? ORDER BY rowid", [name]).pl()
+        if frame.is_empty():
+            known = con.execute("SELECT DISTINCT go_live_name FROM kpi_impact ORDER BY 1").fetchall()
+            names = [row[0] for row in known]
+            raise ValueError(f"go-live {name!r} not found in kpi_impact; known: {names}")
+    finally:
+        con.close()
+
+    rows = frame.to_dicts()
+    first = rows[0]
+    filters = ", ".join(
+        f"{key} {first[f'{key}_filter']!r}" for key in ("channel", "segment") if first[f"{key}_filter"]
+    )
+    print(
+        f"Impact of {name}: go-live {first['go_live_date']}, {first['window_days']} days before and after"
+        f" ({filters or 'all channels and segments'})"
+    )
+    after_note = "" if first["after_window_complete"] else " (not complete: it ends after the observation end)"
+    print(
+        f"Before: {first['before_first_day']} to {first['before_last_day']}    "
+        f"After: {first['after_first_day']} to {first['after_last_day']}{after_note}"
+    )
+    print()
+    print(format_impact_table(rows))
+
+
 def _command_run(args: argparse.Namespace) -> int:
     first, last = parse_partition_key(args.start), parse_partition_key(args.end)
     ok = run_range(first, last)
@@ -102,6 +226,9 @@ def _command_run(args: argparse.Namespace) -> int:
 def _command_demo(args: argparse.Namespace) -> int:
     from cx_pipeline.demo import DEMO_DAYS, DEMO_START, generate_demo_landing
 
+    if not os.environ.get("CX_CONFIG"):
+        os.environ["CX_CONFIG"] = str(DEMO_CONFIG)
+        print(f"Using the demo settings in {DEMO_CONFIG} (set CX_CONFIG to use your own)")
     settings = Settings.from_env()
     print(f"Writing demo input to {settings.landing_dir}")
     generate_demo_landing(settings.landing_dir)
@@ -113,8 +240,24 @@ def _command_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _command_generate(args: argparse.Namespace) -> int:
+    from cx_pipeline.generate import DAYS, START, generate_landing
+
+    rows = generate_landing(Path(args.out), args.scale, seed=args.seed)
+    last = START + dt.timedelta(days=DAYS - 1)
+    print(f"Wrote scale {args.scale} to {args.out} for arrival days {START}..{last}:")
+    for source, count in rows.items():
+        print(f"  {source:<16} {count:>12,} rows")
+    return 0
+
+
 def _command_summary(args: argparse.Namespace) -> int:
     print_summary(Settings.from_env())
+    return 0
+
+
+def _command_impact(args: argparse.Namespace) -> int:
+    print_impact(Settings.from_env(), args.name)
     return 0
 
 
@@ -135,16 +278,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="write the seeded demo input and run the pipeline on it")
     demo.set_defaults(handler=_command_demo)
 
+    generate = commands.add_parser(
+        "generate", help="write seeded synthetic landing folders of every source for benchmarks"
+    )
+    generate.add_argument("--scale", required=True, choices=["S", "M", "L"],
+                          help="S: about 100k rows per source, M: about 1M, L: 10M feedback and 5M tickets")
+    generate.add_argument("--out", required=True, help="landing folder to write (source/YYYY-MM-DD/file)")
+    generate.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same files")
+    generate.set_defaults(handler=_command_generate)
+
     summary = commands.add_parser("summary", help="print table row counts and overall survey KPIs")
     summary.set_defaults(handler=_command_summary)
+
+    impact = commands.add_parser(
+        "impact", help="print each KPI before and after a go-live from the kpi_impact table"
+    )
+    impact.add_argument("--name", required=True, help="name of the go-live, as in impact_go_lives of CX_CONFIG")
+    impact.set_defaults(handler=_command_impact)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         return int(args.handler(args))
     except (ValueError, ConfigError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,6 +53,13 @@ KPI_RANGE_RULES: dict[str, str] = {
         "AND sum_first_reply_minutes >= 0 AND sum_first_reply_business_minutes >= 0 "
         "AND sum_first_reply_business_minutes <= sum_first_reply_minutes + 0.001"
     ),
+    # Days without scored text have null rates, which must not hide broken counts.
+    "kpi_sentiment_daily": (
+        "count_positive + count_neutral + count_negative = count_scored "
+        "AND count_scored <= count_items "
+        "AND coalesce(net_sentiment BETWEEN -100 AND 100, count_scored = 0) "
+        "AND coalesce(mean_compound BETWEEN -1 AND 1, count_scored = 0)"
+    ),
 }
 
 

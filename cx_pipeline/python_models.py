@@ -79,6 +79,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def registered_models() -> list[PythonModel]:
     """Return every Python model of the project."""
     from cx_pipeline.clv_model import CLV_MODEL
+    from cx_pipeline.impact_model import KPI_IMPACT_MODEL
+    from cx_pipeline.sentiment_model import FEEDBACK_TEXT_MODEL
     from cx_pipeline.support import TICKET_METRICS_MODEL
 
-    return [CLV_MODEL, TICKET_METRICS_MODEL]
+    return [CLV_MODEL, TICKET_METRICS_MODEL, FEEDBACK_TEXT_MODEL, KPI_IMPACT_MODEL]

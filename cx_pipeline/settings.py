@@ -11,11 +11,14 @@ import os
 import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from cx_pipeline.business_hours import BusinessSchedule
+
+if TYPE_CHECKING:
+    from cx_pipeline.impact import GoLive
 
 DEFAULT_LANDING_DIR = "./data/landing"
 DEFAULT_WAREHOUSE_PATH = "./data/cx.duckdb"
@@ -64,6 +67,28 @@ class KpiConfig:
     # A first-contact resolution counts as strict only when the ticket is not reopened
     # within this many days of its first solve.
     fcr_reopen_window_days: int = 7
+    # Sentiment labels: a VADER compound score at or above the positive threshold is
+    # positive, one at or below the negative threshold is negative, the rest neutral.
+    sentiment_positive_threshold: float = 0.05
+    sentiment_negative_threshold: float = -0.05
+    # New texts are scored in this many worker processes (0: one per available CPU) when
+    # a run has at least sentiment_parallel_min_texts of them, and in one process otherwise.
+    # Starting the pool costs about 0.1 s, and two workers beat one process by 1.5x only
+    # from about 10,000 texts on idle cores (docs/benchmarks.md).
+    sentiment_workers: int = 0
+    sentiment_parallel_min_texts: int = 10000
+    # feedback_themes_monthly keeps the top N terms and the top N phrases per month and
+    # driver, among those found in at least themes_min_comments comments.
+    themes_top_n: int = 10
+    themes_min_comments: int = 2
+    # Before/after comparisons in kpi_impact: a list of go-lives, each a mapping with name,
+    # date (YYYY-MM-DD), window_days and optionally channel and segment.
+    impact_go_lives: list[dict[str, Any]] = field(default_factory=list)
+    # A period with fewer units than this gets a status and a reason instead of a value.
+    impact_min_sample_size: int = 30
+    # Resamples and seed of the bootstrap interval for differences of medians.
+    impact_bootstrap_resamples: int = 2000
+    impact_bootstrap_seed: int = 20180701
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], origin: str) -> KpiConfig:
@@ -128,9 +153,44 @@ class KpiConfig:
             self.business_schedule()
         except ValueError as exc:
             raise ConfigError(f"{origin}: business_hours: {exc}") from exc
+        self._validate_text_and_impact(origin)
+
+    def _validate_text_and_impact(self, origin: str) -> None:
+        """Check the sentiment, theme and impact settings."""
+        negative, positive = self.sentiment_negative_threshold, self.sentiment_positive_threshold
+        numeric = all(isinstance(value, int | float) for value in (negative, positive))
+        if not numeric or not -1 <= negative < positive <= 1:
+            raise ConfigError(
+                f"{origin}: sentiment thresholds must satisfy -1 <= sentiment_negative_threshold < "
+                f"sentiment_positive_threshold <= 1, got {negative!r} and {positive!r}"
+            )
+        for name, minimum in (
+            ("sentiment_workers", 0),
+            ("sentiment_parallel_min_texts", 1),
+            ("themes_top_n", 1),
+            ("themes_min_comments", 1),
+            ("impact_min_sample_size", 2),
+            ("impact_bootstrap_resamples", 100),
+            ("impact_bootstrap_seed", 0),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{origin}: {name} must be an integer of at least {minimum}, got {value!r}")
+        try:
+            self.go_lives()
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: impact_go_lives: {exc}") from exc
+
+    def go_lives(self) -> tuple[GoLive, ...]:
+        """Parse impact_go_lives, raising ValueError that names the entry and the key."""
+        # Imported here because cx_pipeline.impact loads SciPy, which most users of the
+        # settings never need.
+        from cx_pipeline.impact import parse_go_lives
+
+        return parse_go_lives(self.impact_go_lives)
 
     def business_schedule(self) -> BusinessSchedule:
-        """Build the support schedule; its time zone defaults to the reporting time zone."""
+        """Build the support schedule, whose time zone defaults to the reporting time zone."""
         return BusinessSchedule.from_config({"timezone": self.reporting_timezone} | self.business_hours)
 
     def sql_parameters(self) -> dict[str, Any]:
