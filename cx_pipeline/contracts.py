@@ -39,7 +39,7 @@ DUCKDB_TYPES: dict[str, str] = {
     "date": "DATE",
 }
 
-COLUMN_KEYS = {"type", "nullable", "required", "description", "checks", "normalize"}
+COLUMN_KEYS = {"type", "nullable", "required", "description", "checks", "normalize", "mask_pii"}
 CONTRACT_KEYS = {"source", "description", "primary_key", "columns", "checks"}
 
 
@@ -122,6 +122,8 @@ class ColumnSpec:
     description: str
     checks: dict[str, Any]
     normalize: str | None
+    # Free text whose e-mail addresses, phone and card numbers are masked on validation.
+    mask_pii: bool = False
 
     @property
     def polars_type(self) -> pl.DataType:
@@ -234,6 +236,7 @@ def _parse_column(name: str, spec: Any, path: Path, line: int) -> ColumnSpec:
         description=str(spec.get("description", "")),
         checks=dict(checks),
         normalize=normalize,
+        mask_pii=bool(spec.get("mask_pii", False)),
     )
 
 

@@ -8,6 +8,7 @@ transaction per table group, and rerunning a day replaces exactly that day's row
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -40,6 +41,11 @@ def partition_range(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     return parse_partition_key(key_range.start), parse_partition_key(key_range.end)
 
 
+def masked_columns(contract: Contract) -> list[str]:
+    """Return the free-text columns that are masked on validation and never previewed raw."""
+    return [column.name for column in contract.columns if column.mask_pii]
+
+
 def _load_raw(
     context: AssetExecutionContext, warehouse: Warehouse, contract: Contract
 ) -> dg.MaterializeResult:
@@ -51,6 +57,7 @@ def _load_raw(
     frames: list[pl.DataFrame] = []
     rejected: list[dict[str, object]] = []
     files_read = 0
+    started = time.perf_counter()
     for day in days_between(first, last):
         extraction = extract_partition(settings.landing_dir, contract, mappings, day)
         frames.append(extraction.rows)
@@ -68,7 +75,9 @@ def _load_raw(
         rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
     )
     raw_columns = raw_schema(contract) | {"_loaded_at": "TIMESTAMPTZ"}
+    extract_seconds = time.perf_counter() - started
 
+    started = time.perf_counter()
     with warehouse.connect() as con:
         con.execute("BEGIN TRANSACTION")
         replace_partitions(con, raw_table(contract.source), raw_columns, rows, first, last)
@@ -78,8 +87,10 @@ def _load_raw(
         con.execute("COMMIT")
 
     logger.info(
-        "source=%s partitions=%s..%s: %d rows from %d files, %d files rejected",
+        "event=raw_loaded source=%s partitions=%s..%s rows=%d files=%d files_rejected=%d "
+        "extract_seconds=%.3f write_seconds=%.3f",
         contract.source, first, last, rows.height, files_read, len(rejected),
+        extract_seconds, time.perf_counter() - started,
     )
     return dg.MaterializeResult(
         metadata={
@@ -87,7 +98,10 @@ def _load_raw(
             "files_read": files_read,
             "files_rejected": len(rejected),
             "rejected_files": dg.MetadataValue.md(preview_markdown(rejected_rows)),
-            "preview": dg.MetadataValue.md(preview_markdown(rows.drop("_extra_columns", "_loaded_at"))),
+            # Free text stays out of Dagster's event log: only masked text is published.
+            "preview": dg.MetadataValue.md(
+                preview_markdown(rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract)))
+            ),
         }
     )
 
@@ -102,6 +116,7 @@ def _validate(
     source = contract.source
 
     with warehouse.connect() as con:
+        started = time.perf_counter()
         raw = con.execute(
             f"SELECT * EXCLUDE (_loaded_at) FROM {quote_identifier(raw_table(source))} "
             "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
@@ -113,7 +128,11 @@ def _validate(
                 f"raw_{source} rows were loaded with mapping(s) {sorted(unknown)} that are no longer "
                 f"configured; add the mapping files back to CX_CONFIG or rematerialize raw_{source}"
             )
+        read_seconds = time.perf_counter() - started
+        started = time.perf_counter()
         result = validate_rows(raw, contract, mappings, settings.kpi)
+        validate_seconds = time.perf_counter() - started
+        started = time.perf_counter()
 
         con.execute("BEGIN TRANSACTION")
         replace_partitions(con, validated_table(source), valid_schema(contract), result.valid, first, last)
@@ -124,8 +143,10 @@ def _validate(
     quarantined = result.quarantine.height
     rate = quarantined / landed if landed else 0.0
     logger.info(
-        "source=%s partitions=%s..%s: %d landed, %d valid, %d quarantined",
+        "event=validated source=%s partitions=%s..%s landed=%d valid=%d quarantined=%d "
+        "read_seconds=%.3f validate_seconds=%.3f write_seconds=%.3f",
         source, first, last, landed, result.valid.height, quarantined,
+        read_seconds, validate_seconds, time.perf_counter() - started,
     )
     yield dg.MaterializeResult(
         asset_key=validated_table(source),

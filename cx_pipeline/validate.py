@@ -18,6 +18,7 @@ import polars as pl
 from cx_pipeline.contracts import CUSTOM_CHECKS, ColumnSpec, Contract
 from cx_pipeline.mappings import SourceMapping
 from cx_pipeline.settings import KpiConfig
+from cx_pipeline.text import mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -316,6 +317,23 @@ def duplicate_failures(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
     )
 
 
+def mask_pii_columns(rows: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    """Mask e-mail addresses, phone and card numbers in the contract's ``mask_pii`` columns.
+
+    Only texts with an ``@`` or a digit can hold any of them, so only those are passed to
+    the per-text masking function.
+    """
+    for column in contract.columns:
+        if not column.mask_pii or column.name not in rows.columns:
+            continue
+        values = rows[column.name]
+        candidates = values.str.contains(r"[@0-9]").fill_null(False)
+        if candidates.any():
+            masked = values.filter(candidates).map_elements(mask_pii, return_dtype=pl.String, skip_nulls=True)
+            rows = rows.with_columns(values.scatter(candidates.arg_true(), masked))
+    return rows
+
+
 def validate_rows(
     raw: pl.DataFrame,
     contract: Contract,
@@ -358,8 +376,9 @@ def validate_rows(
     )
 
     valid = parsed.join(grouped, on=ROW_INDEX, how="anti").sort(ROW_INDEX).select(*META_COLUMNS, *contract.column_names)
+    valid = mask_pii_columns(valid, contract)
     quarantine = (
-        raw.join(grouped, on=ROW_INDEX, how="inner")
+        mask_pii_columns(raw.join(grouped, on=ROW_INDEX, how="inner"), contract)
         .sort(ROW_INDEX)
         .select(
             *META_COLUMNS,

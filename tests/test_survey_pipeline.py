@@ -187,3 +187,22 @@ def test_dagster_cli_materializes_one_partition(pipeline_env: PipelineEnv) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert pipeline_env.query("SELECT nps FROM kpi_nps_daily")["nps"].to_list() == [pytest.approx(20.0)]
+
+
+def test_free_text_masked_before_publishing(pipeline_env: PipelineEnv) -> None:
+    comment = "Call me at +1 (415) 555-0142 or mail jane.doe+cx@mail.example.com"
+    rows = (
+        "response_id,submitted_at,survey_type,score,comment\n"
+        f'm1,2025-03-10T10:00:00Z,csat,5,"{comment}"\n'
+        f'm2,2025-03-10T10:00:00Z,csat,9,"{comment}"\n'
+    )
+    pipeline_env.land("feedback", DAY, "masked.csv", rows)
+    pipeline_env.run(DAY)
+
+    staged = pipeline_env.query("SELECT comment FROM stg_feedback")["comment"].to_list()
+    assert staged == ["Call me at [phone] or mail [email]"]
+    raw_values = pipeline_env.query("SELECT raw_values FROM quarantine_feedback")["raw_values"][0]
+    assert "jane.doe" not in raw_values
+    assert "[email]" in raw_values
+    landed = pipeline_env.query("SELECT comment FROM raw_feedback WHERE response_id = 'm1'")["comment"][0]
+    assert landed == comment
