@@ -1,4 +1,4 @@
-"""Command line: ``cx-pipeline run``, ``demo``, ``summary`` and ``impact``."""
+"""Command line: ``cx-pipeline run``, ``demo``, ``summary``, ``impact``, ``docs`` and ``report``."""
 
 from __future__ import annotations
 
@@ -261,6 +261,64 @@ def _command_impact(args: argparse.Namespace) -> int:
     return 0
 
 
+# Days of demo input that ``docs`` runs when no published file is given. The committed
+# dictionary is generated this way, and tests/test_dictionary.py repeats it.
+DICTIONARY_DEMO_DAYS = 60
+
+
+def published_demo_file(workdir: Path) -> Path:
+    """Run the pipeline on DICTIONARY_DEMO_DAYS days of demo input in ``workdir`` and return
+    the published file. Sets CX_LANDING_DIR, CX_WAREHOUSE_PATH and CX_CONFIG for this process."""
+    from cx_pipeline.demo import DEMO_START, generate_demo_landing
+
+    os.environ["CX_LANDING_DIR"] = str(workdir / "landing")
+    os.environ["CX_WAREHOUSE_PATH"] = str(workdir / "cx.duckdb")
+    os.environ["CX_CONFIG"] = str(DEMO_CONFIG)
+    os.environ.pop("CX_PUBLISH_PATH", None)
+    generate_demo_landing(workdir / "landing", days=DICTIONARY_DEMO_DAYS)
+    if not run_range(DEMO_START, DEMO_START + dt.timedelta(days=DICTIONARY_DEMO_DAYS - 1)):
+        raise ValueError("the demo run for the data dictionary failed; see the log above")
+    return Settings.from_env().publish_path
+
+
+def write_dictionary(published: Path, out: Path) -> None:
+    """Write the data dictionary of the published file ``published`` to ``out``."""
+    from cx_pipeline.dictionary import render_dictionary
+
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        text = render_dictionary(load_project(), con)
+    finally:
+        con.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+
+
+def _command_docs(args: argparse.Namespace) -> int:
+    import tempfile
+
+    if args.published:
+        published = Path(args.published)
+        if not published.is_file():
+            raise ValueError(f"--published {published} is not a file; give a published DuckDB file")
+        write_dictionary(published, Path(args.out))
+    else:
+        with tempfile.TemporaryDirectory(prefix="cx-docs-") as workdir:
+            print(f"Running {DICTIONARY_DEMO_DAYS} days of demo input in {workdir} to read the column types")
+            write_dictionary(published_demo_file(Path(workdir)), Path(args.out))
+    print(f"Wrote {args.out}")
+    return 0
+
+
+def _command_report(args: argparse.Namespace) -> int:
+    from cx_pipeline.report import render_report
+
+    published = Path(args.published) if args.published else Settings.from_env().publish_path
+    index = render_report(published, Path(args.out))
+    print(f"Wrote {index}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cx-pipeline`` command."""
     parser = argparse.ArgumentParser(
@@ -295,6 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     impact.add_argument("--name", required=True, help="name of the go-live, as in impact_go_lives of CX_CONFIG")
     impact.set_defaults(handler=_command_impact)
+
+    docs = commands.add_parser(
+        "docs", help="write the data dictionary (Markdown) of every published table"
+    )
+    docs.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/data_dictionary.md")
+    docs.add_argument(
+        "--published",
+        help="published DuckDB file to read column types from; default: a fresh demo run in a temporary folder",
+    )
+    docs.set_defaults(handler=_command_docs)
+
+    report = commands.add_parser("report", help="write a static HTML report with KPI charts")
+    report.add_argument("--out", required=True, help="folder to write index.html and the chart PNGs to")
+    report.add_argument("--published", help="published DuckDB file to read; default: CX_PUBLISH_PATH")
+    report.set_defaults(handler=_command_report)
     return parser
 
 

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from cx_pipeline.dictionary import published_tables, table_docs
 from cx_pipeline.ingest_assets import build_source_assets
 from cx_pipeline.model_assets import (
     KPI_RANGE_RULES,
@@ -11,7 +12,7 @@ from cx_pipeline.model_assets import (
     build_python_model_asset,
 )
 from cx_pipeline.partitions import daily_partitions
-from cx_pipeline.project import load_project, quarantine_table, raw_table, rejected_files_table
+from cx_pipeline.project import load_project, raw_table, rejected_files_table
 from cx_pipeline.publish import build_publish_asset
 from cx_pipeline.warehouse import Warehouse
 
@@ -27,16 +28,14 @@ def build_definitions() -> dg.Definitions:
     assets: list[dg.AssetsDefinition] = []
     for contract in project.contracts.values():
         assets.extend(build_source_assets(contract, partitions))
-    assets.extend(build_model_asset(model, sources) for model in project.models)
-    assets.extend(build_python_model_asset(model, sources) for model in project.python_models)
+    docs = table_docs(project)
+    assets.extend(build_model_asset(model, sources, docs[model.name]) for model in project.models)
+    assets.extend(build_python_model_asset(model, sources, docs) for model in project.python_models)
 
-    mart_tables = {model.name for model in project.models if model.layer == "marts"} | {
-        output.name for model in project.python_models for output in model.outputs
-    }
-    quarantine_tables = {quarantine_table(source) for source in sources}
+    published = published_tables(project)
     # Rejected-file tables are written by the raw assets, so those are their dependencies.
-    published = sorted(mart_tables | quarantine_tables | {rejected_files_table(s) for s in sources})
-    deps = sorted(mart_tables | quarantine_tables | {raw_table(s) for s in sources})
+    rejected = {rejected_files_table(source) for source in sources}
+    deps = sorted((set(published) - rejected) | {raw_table(source) for source in sources})
     assets.append(build_publish_asset(published, deps))
 
     model_names = {model.name for model in project.models}

@@ -17,7 +17,14 @@ import polars as pl
 
 from cx_pipeline.contracts import Contract
 from cx_pipeline.extract import extract_partition, raw_schema
-from cx_pipeline.metadata import preview_markdown
+from cx_pipeline.dictionary import (
+    REJECTED_FILES_COLUMNS,
+    contract_tables,
+    quarantine_description,
+    raw_description,
+    validated_description,
+)
+from cx_pipeline.metadata import asset_owners, column_schema, preview_markdown
 from cx_pipeline.partitions import days_between, parse_partition_key
 from cx_pipeline.project import (
     load_project,
@@ -31,9 +38,6 @@ from cx_pipeline.validate import QUARANTINE_COLUMNS, valid_schema, validate_rows
 from cx_pipeline.warehouse import Warehouse, quote_identifier, replace_partitions
 
 logger = logging.getLogger(__name__)
-
-REJECTED_FILES_COLUMNS = {"_partition_date": "DATE", "_source_file": "VARCHAR", "error": "VARCHAR"}
-
 
 def partition_range(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """Return the first and last day of the run's partition range."""
@@ -58,6 +62,7 @@ def _load_raw(
     rejected: list[dict[str, object]] = []
     files_read = 0
     started = time.perf_counter()
+    logger.info("event=raw_started source=%s partitions=%s..%s", contract.source, first, last)
     for day in days_between(first, last):
         extraction = extract_partition(settings.landing_dir, contract, mappings, day)
         frames.append(extraction.rows)
@@ -67,7 +72,7 @@ def _load_raw(
             for e in extraction.file_errors
         )
         if not extraction.files_read and not extraction.file_errors:
-            logger.info("source=%s partition=%s: no files landed", contract.source, day)
+            logger.info("event=partition_skipped source=%s partition=%s reason=no_files_landed", contract.source, day)
 
     loaded_at = dt.datetime.now(dt.UTC)
     rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
@@ -115,6 +120,7 @@ def _validate(
     first, last = partition_range(context)
     source = contract.source
 
+    logger.info("event=validation_started source=%s partitions=%s..%s", source, first, last)
     with warehouse.connect() as con:
         started = time.perf_counter()
         raw = con.execute(
@@ -153,6 +159,7 @@ def _validate(
         metadata={
             "dagster/row_count": result.valid.height,
             "landed_rows": landed,
+            "quarantined_rows": quarantined,
             "preview": dg.MetadataValue.md(preview_markdown(result.valid)),
         },
     )
@@ -160,6 +167,7 @@ def _validate(
         asset_key=quarantine_table(source),
         metadata={
             "dagster/row_count": quarantined,
+            "landed_rows": landed,
             "quarantine_rate": rate,
             "preview": dg.MetadataValue.md(
                 preview_markdown(result.quarantine.select("_source_file", "_row_number", "failure_reasons"))
@@ -186,6 +194,8 @@ def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition)
     """Build the raw and validation assets of one source."""
     source = contract.source
     policy = dg.BackfillPolicy.single_run()
+    owners = asset_owners()
+    schemas = {table.name: column_schema(table) for table in contract_tables(contract)}
 
     @dg.asset(
         name=raw_table(source),
@@ -193,7 +203,13 @@ def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition)
         backfill_policy=policy,
         group_name="raw",
         kinds={"duckdb", "polars"},
-        description=f"Every {source} row as landed, with its file and row number, per arrival day.",
+        owners=owners,
+        description=raw_description(source)
+        + f" Files that cannot be read go to {rejected_files_table(source)} with the error.",
+        metadata={
+            "contract": dg.MetadataValue.path(str(contract.path)),
+            "dagster/column_schema": schemas[raw_table(source)],
+        },
     )
     def raw_asset(context: AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         return _load_raw(context, warehouse, contract)
@@ -208,18 +224,30 @@ def build_source_assets(contract: Contract, partitions: dg.PartitionsDefinition)
                 validated_table(source),
                 deps=[raw_asset],
                 kinds={"duckdb", "pandera"},
-                description=f"Typed {source} rows that passed the contract, all versions, per arrival day.",
+                owners=owners,
+                description=validated_description(source),
+                metadata={"dagster/column_schema": schemas[validated_table(source)]},
             ),
             dg.AssetSpec(
                 quarantine_table(source),
                 deps=[raw_asset],
                 kinds={"duckdb", "pandera"},
-                description=f"{source.capitalize()} rows that failed parsing or the contract, with every reason.",
+                owners=owners,
+                description=quarantine_description(source),
+                metadata={"dagster/column_schema": schemas[quarantine_table(source)]},
             ),
         ],
         check_specs=[
-            dg.AssetCheckSpec("quarantine_rate_below_threshold", asset=quarantine_table(source)),
-            dg.AssetCheckSpec("landed_rows_equal_valid_plus_quarantined", asset=validated_table(source)),
+            dg.AssetCheckSpec(
+                "quarantine_rate_below_threshold",
+                asset=quarantine_table(source),
+                description="Warns when the share of landed rows in quarantine exceeds quarantine_rate_warn.",
+            ),
+            dg.AssetCheckSpec(
+                "landed_rows_equal_valid_plus_quarantined",
+                asset=validated_table(source),
+                description="Fails when landed rows differ from validated plus quarantined rows.",
+            ),
         ],
     )
     def validate_asset(

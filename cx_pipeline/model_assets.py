@@ -8,6 +8,7 @@ gives the same tables.
 
 import datetime as dt
 import logging
+import time
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,8 @@ import dagster as dg
 import duckdb
 from dagster import AssetExecutionContext
 
-from cx_pipeline.metadata import preview_markdown
+from cx_pipeline.metadata import asset_owners, column_schema, kpi_metadata, preview_markdown
+from cx_pipeline.dictionary import TableDoc
 from cx_pipeline.models import SqlModel, run_model
 from cx_pipeline.project import raw_table
 from cx_pipeline.python_models import ModelContext, PythonModel, write_outputs
@@ -106,7 +108,7 @@ def model_parameters(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: li
     return kpi.sql_parameters() | {"observation_end": observation_end(con, kpi, sources)}
 
 
-def build_model_asset(model: SqlModel, sources: list[str]) -> dg.AssetsDefinition:
+def build_model_asset(model: SqlModel, sources: list[str], docs: TableDoc) -> dg.AssetsDefinition:
     """Build the asset that rebuilds one SQL model's table."""
 
     @dg.asset(
@@ -114,24 +116,41 @@ def build_model_asset(model: SqlModel, sources: list[str]) -> dg.AssetsDefinitio
         deps=list(model.deps),
         group_name=model.layer,
         kinds={"duckdb", "sql"},
+        owners=asset_owners(),
         description=f"{model.description} Grain: {model.grain}.",
-        metadata={"sql_file": dg.MetadataValue.path(str(model.path)), "grain": model.grain},
+        metadata={
+            "sql_file": dg.MetadataValue.path(str(model.path)),
+            "grain": model.grain,
+            "dagster/column_schema": column_schema(docs),
+        },
     )
     def model_asset(context: AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = Settings.from_env()
+        started = time.perf_counter()
+        logger.info("event=model_started model=%s layer=%s", model.name, model.layer)
         with warehouse.connect() as con:
             parameters = model_parameters(con, settings.kpi, sources)
             row_count = run_model(con, model, parameters)
             preview = con.execute(f"SELECT * FROM {quote_identifier(model.name)} LIMIT 5").pl()
-        logger.info("model=%s rows=%d", model.name, row_count)
+            metadata = kpi_metadata(con, model.name, docs, settings.warehouse_path)
+        logger.info(
+            "event=model_finished model=%s layer=%s rows=%d seconds=%.3f",
+            model.name, model.layer, row_count, time.perf_counter() - started,
+        )
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": row_count, "preview": dg.MetadataValue.md(preview_markdown(preview))}
+            metadata={
+                "dagster/row_count": row_count,
+                "preview": dg.MetadataValue.md(preview_markdown(preview)),
+                **metadata,
+            }
         )
 
     return model_asset
 
 
-def build_python_model_asset(model: PythonModel, sources: list[str]) -> dg.AssetsDefinition:
+def build_python_model_asset(
+    model: PythonModel, sources: list[str], docs: dict[str, TableDoc]
+) -> dg.AssetsDefinition:
     """Build the multi-asset that computes a Python model's output tables."""
 
     @dg.multi_asset(
@@ -142,25 +161,37 @@ def build_python_model_asset(model: PythonModel, sources: list[str]) -> dg.Asset
                 output.name,
                 deps=list(model.deps),
                 kinds={"duckdb", "python"},
+                owners=asset_owners(),
                 description=f"{output.description} Grain: {output.grain}.",
-                metadata={"grain": output.grain},
+                metadata={"grain": output.grain, "dagster/column_schema": column_schema(docs[output.name])},
             )
             for output in model.outputs
         ],
     )
     def python_model_asset(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
         settings = Settings.from_env()
+        started = time.perf_counter()
+        logger.info("event=model_started model=%s layer=%s outputs=%d", model.name, model.layer, len(model.outputs))
         with warehouse.connect() as con:
             parameters = model_parameters(con, settings.kpi, sources)
             frames = model.compute(ModelContext(con=con, parameters=parameters, kpi=settings.kpi))
             counts = write_outputs(con, model, frames)
+            extra = {
+                output.name: kpi_metadata(con, output.name, docs[output.name], settings.warehouse_path)
+                for output in model.outputs
+            }
+        logger.info(
+            "event=model_finished model=%s layer=%s rows=%d seconds=%.3f",
+            model.name, model.layer, sum(counts.values()), time.perf_counter() - started,
+        )
         for output in model.outputs:
-            logger.info("model=%s table=%s rows=%d", model.name, output.name, counts[output.name])
+            logger.info("event=table_written model=%s table=%s rows=%d", model.name, output.name, counts[output.name])
             yield dg.MaterializeResult(
                 asset_key=output.name,
                 metadata={
                     "dagster/row_count": counts[output.name],
                     "preview": dg.MetadataValue.md(preview_markdown(frames[output.name])),
+                    **extra[output.name],
                 },
             )
 
@@ -170,7 +201,11 @@ def build_python_model_asset(model: PythonModel, sources: list[str]) -> dg.Asset
 def build_kpi_range_check(table: str, rule: str) -> dg.AssetChecksDefinition:
     """Build an asset check that fails when any row of ``table`` breaks ``rule``."""
 
-    @dg.asset_check(asset=table, name="kpi_values_in_range", description=f"Every row satisfies: {rule}")
+    @dg.asset_check(
+        asset=table,
+        name="kpi_values_in_range",
+        description=f"Fails when any row breaks: {rule}",
+    )
     def kpi_range_check(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             row = con.execute(

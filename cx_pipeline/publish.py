@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from cx_pipeline.metadata import asset_owners
 from cx_pipeline.settings import Settings
 from cx_pipeline.warehouse import Warehouse, quote_identifier
 
@@ -56,7 +57,7 @@ def publish_tables(source: duckdb.DuckDBPyConnection, tables: list[str], target:
     try:
         for table in tables:
             if table not in existing:
-                logger.info("publish: skipped %s, which the warehouse does not have yet", table)
+                logger.info("event=publish_table_skipped table=%s reason=not_in_warehouse", table)
                 continue
             counts[table] = _copy_table(source, con, table)
         manifest = pa.table(
@@ -82,7 +83,7 @@ def publish_tables(source: duckdb.DuckDBPyConnection, tables: list[str], target:
         os.fsync(directory)
     finally:
         os.close(directory)
-    logger.info("published %d tables to %s", len(counts), target)
+    logger.info("event=publish_finished tables=%d rows=%d path=%s", len(counts), sum(counts.values()), target)
     return counts
 
 
@@ -94,6 +95,7 @@ def build_publish_asset(tables: list[str], deps: list[str]) -> dg.AssetsDefiniti
         deps=deps,
         group_name="published",
         kinds={"duckdb"},
+        owners=asset_owners(),
         description=(
             "Read-only DuckDB file for BI tools (CX_PUBLISH_PATH), holding the mart, quarantine "
             "and rejected-file tables plus publish_manifest; replaced atomically on every run."
@@ -101,12 +103,17 @@ def build_publish_asset(tables: list[str], deps: list[str]) -> dg.AssetsDefiniti
     )
     def published_warehouse(warehouse: Warehouse) -> dg.MaterializeResult:
         target = Settings.from_env().publish_path
+        logger.info("event=publish_started tables=%d path=%s", len(tables), target)
         with warehouse.connect() as con:
             counts = publish_tables(con, tables, target)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(target)),
                 "tables": len(counts),
+                "row_counts": dg.MetadataValue.md(
+                    "| table | rows |\n| --- | ---: |\n"
+                    + "\n".join(f"| {table} | {count} |" for table, count in counts.items())
+                ),
                 "dagster/row_count": sum(counts.values()),
             }
         )
