@@ -59,7 +59,12 @@ def run_range(first: dt.date, last: dt.date) -> bool:
     for event in result.all_events:
         if event.is_step_failure and event.step_key:
             error = event.step_failure_data.error
-            cause = error.cause.message if error and error.cause else (error.message if error else event.message)
+            if error is None:
+                cause = event.message
+            elif error.cause is not None:
+                cause = error.cause.message
+            else:
+                cause = error.message
             logger.error("event=step_failed step=%s error=%s", event.step_key, (cause or "").strip())
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

@@ -109,7 +109,7 @@ def _subscription_events(rng: np.random.Generator, start: dt.date, days: int) ->
                 ended = dict(version, status="canceled")
                 ended["ended_at"] = dt.datetime.combine(end_day, dt.time(17), tzinfo=dt.UTC).isoformat()
                 day_versions = events.setdefault(end_day, [])
-                if end_day == landing_day:  # an export holds one version per subscription
+                if end_day == landing_day:  # an export contains one version per subscription
                     day_versions.remove(version)
                 day_versions.append(ended)
     return events

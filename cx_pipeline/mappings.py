@@ -39,7 +39,7 @@ MAPPING_KEYS = {
 
 @dataclass(frozen=True)
 class SourceMapping:
-    """How one export's columns and formats map onto a source contract."""
+    """Column names and formats of one export, mapped onto a source contract."""
 
     name: str
     source: str

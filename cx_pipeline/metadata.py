@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CELL_CHARS = 40
 DEFAULT_OWNER = "team:cx-analytics"
-# Folder next to the warehouse file that holds the PNG charts of the latest materializations.
+# Folder next to the warehouse file that contains the PNG charts of the latest materializations.
 CHART_DIR_NAME = "charts"
 
 

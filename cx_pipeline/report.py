@@ -336,7 +336,12 @@ def _impact_table_html(con: duckdb.DuckDBPyConnection) -> str:
     for row in frame.iter_rows():
         cells = []
         for value in row:
-            text = "" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+            if value is None:
+                text = ""
+            elif isinstance(value, float):
+                text = f"{value:.3f}"
+            else:
+                text = str(value)
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -182,9 +182,9 @@ def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
 def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse the raw text of one mapping's rows into typed columns.
 
-    Returns the typed rows and a frame of failures (row index, check, reason): a value that
+    Returns the typed rows and a frame of failures (row index, check, reason). A value that
     is present but cannot be parsed becomes null and fails ``<column>:parse`` with the value
-    in its reason; a required column missing from the file, NUL bytes, formula-like text
+    in its reason. A required column missing from the file, NUL bytes, formula-like text
     and a wrong field count fail too. Reasons are only built for the rows that fail, so a
     clean load pays for the flags alone.
     """
