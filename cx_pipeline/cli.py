@@ -7,15 +7,20 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from cx_pipeline.partitions import parse_partition_key
 from cx_pipeline.project import load_project
 from cx_pipeline.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, ExecuteInProcessResult, JobExecutionResult
 
 logger = logging.getLogger("cx_pipeline")
 
@@ -26,7 +31,7 @@ def run_range(first: dt.date, last: dt.date) -> bool:
     """Materialize every asset for the partitions ``first``..``last`` as one Dagster run."""
     import dagster as dg
 
-    from cx_pipeline.definitions import DAILY_JOB_NAME, defs
+    from cx_pipeline.definitions import DAILY_JOB_NAME, daily_job, defs
 
     job = defs.resolve_job_def(DAILY_JOB_NAME)
     partitions = job.partitions_def
@@ -46,16 +51,42 @@ def run_range(first: dt.date, last: dt.date) -> bool:
     if not settings.landing_dir.is_dir():
         raise ValueError(f"CX_LANDING_DIR {settings.landing_dir.resolve()} does not exist")
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
-        run_config={"loggers": {"console": {"config": {"log_level": log_level()}}}},
-        raise_on_error=False,
-    )
+    tags = {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level()}}}}
+    if job.executor_def is dg.multiprocess_executor:
+        # Step processes rebuild the job from its module and report to an instance on disk.
+        with _run_instance(persistent=True) as instance:
+            result = dg.execute_job(
+                dg.reconstructable(daily_job), instance=instance, run_config=run_config, tags=tags
+            )
+            return _report_run(result)
+    with _run_instance(persistent=False) as instance:
+        result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+        return _report_run(result)
+
+
+@contextmanager
+def _run_instance(persistent: bool) -> Iterator[DagsterInstance]:
+    """Yield DAGSTER_HOME's instance if set, else a throwaway one (on disk when ``persistent``)."""
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    elif persistent:
+        with tempfile.TemporaryDirectory(prefix="cx-dagster-") as folder:
+            with dg.DagsterInstance.local_temp(tempdir=folder) as instance:
+                yield instance
+    else:
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+
+
+def _report_run(result: ExecuteInProcessResult | JobExecutionResult) -> bool:
+    """Log each failed step's cause and each failed check, and return whether the run succeeded."""
     for event in result.all_events:
         if event.is_step_failure and event.step_key:
             error = event.step_failure_data.error

@@ -1,5 +1,6 @@
 """Dagster definitions of cx-pipeline: assets, checks, the daily job and its schedule."""
 
+import os
 
 import dagster as dg
 
@@ -17,6 +18,19 @@ from cx_pipeline.publish import build_publish_asset
 from cx_pipeline.warehouse import Warehouse
 
 DAILY_JOB_NAME = "cx_daily_job"
+EXECUTOR_VARIABLE = "CX_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def executor_from_env() -> dg.ExecutorDefinition:
+    """Return the executor that CX_EXECUTOR names: in_process (default) or multiprocess."""
+    name = os.environ.get(EXECUTOR_VARIABLE) or "in_process"
+    if name not in EXECUTORS:
+        raise ValueError(f"invalid {EXECUTOR_VARIABLE} {name!r}: use one of {', '.join(EXECUTORS)}")
+    # With the DuckDB file, steps share one writer, so the in-process executor loses no
+    # parallelism and saves the seconds each step subprocess needs to start. DuckLake takes
+    # concurrent writers, so there the multiprocess executor runs independent steps at once.
+    return dg.multiprocess_executor if name == "multiprocess" else dg.in_process_executor
 
 
 def build_definitions() -> dg.Definitions:
@@ -53,10 +67,13 @@ def build_definitions() -> dg.Definitions:
         jobs=[daily_job],
         schedules=[schedule],
         resources={"warehouse": Warehouse()},
-        # Steps share one DuckDB writer, so running them in one process loses no parallelism
-        # and saves the seconds each step subprocess needs to start.
-        executor=dg.in_process_executor,
+        executor=executor_from_env(),
     )
 
 
 defs = build_definitions()
+
+
+def daily_job() -> dg.JobDefinition:
+    """Return the daily job; executors that run each step in its own process rebuild it here."""
+    return defs.resolve_job_def(DAILY_JOB_NAME)

@@ -21,7 +21,7 @@ from cx_pipeline.metadata import asset_owners, column_schema, kpi_metadata, prev
 from cx_pipeline.dictionary import TableDoc
 from cx_pipeline.models import SqlModel, run_model
 from cx_pipeline.project import raw_table
-from cx_pipeline.python_models import ModelContext, PythonModel, write_outputs
+from cx_pipeline.python_models import ModelContext, PythonModel, compute_and_write
 from cx_pipeline.settings import KpiConfig, Settings
 from cx_pipeline.warehouse import Warehouse, quote_identifier
 
@@ -66,7 +66,9 @@ KPI_RANGE_RULES: dict[str, str] = {
 
 
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    from cx_pipeline.warehouse import warehouse_tables
+
+    return warehouse_tables(con)
 
 
 def observation_end(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: list[str]) -> dt.datetime:
@@ -79,23 +81,28 @@ def observation_end(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: lis
     tables = _existing_tables(con)
     zone = zoneinfo.ZoneInfo(kpi.reporting_timezone)
 
-    arrival_days = [
-        con.execute(f"SELECT max(_partition_date) FROM {quote_identifier(raw_table(s))}").fetchone()[0]
+    # One statement for every maximum: on DuckLake each statement reads the catalog again.
+    arrival_columns = [
+        f"(SELECT max(_partition_date) FROM {quote_identifier(raw_table(s))})"
         for s in sources
         if raw_table(s) in tables
     ]
-    arrival_days = [day for day in arrival_days if day is not None]
+    event_columns = [
+        f"(SELECT max({quote_identifier(c)}) FROM {quote_identifier(table)})"
+        for table, columns in EVENT_TIMESTAMPS.items()
+        if table in tables
+        for c in columns
+    ]
+    if not arrival_columns:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    maxima = con.execute(f"SELECT {', '.join(arrival_columns + event_columns)}").fetchone() or ()
+    arrival_days = [day for day in maxima[: len(arrival_columns)] if day is not None]
+    events: list[dt.datetime] = [v for v in maxima[len(arrival_columns) :] if v is not None]
     if not arrival_days:
         return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     last_arrival = max(arrival_days) + dt.timedelta(days=1)
     arrival_end = dt.datetime.combine(last_arrival, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
-    events: list[dt.datetime] = []
-    for table, columns in EVENT_TIMESTAMPS.items():
-        if table not in tables:
-            continue
-        expressions = ", ".join(f"max({quote_identifier(c)})" for c in columns)
-        events.extend(v for v in con.execute(f"SELECT {expressions} FROM {quote_identifier(table)}").fetchone() if v)
     if not events:
         return arrival_end
     latest_event = max(e.astimezone(zone) for e in events)
@@ -103,9 +110,14 @@ def observation_end(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: lis
     return min(event_end.astimezone(dt.UTC), arrival_end)
 
 
-def model_parameters(con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: list[str]) -> dict[str, Any]:
-    """Return every named parameter a model may use."""
-    return kpi.sql_parameters() | {"observation_end": observation_end(con, kpi, sources)}
+def model_parameters(
+    con: duckdb.DuckDBPyConnection, kpi: KpiConfig, sources: list[str], with_observation_end: bool = True
+) -> dict[str, Any]:
+    """Return every named parameter a model may use; ``observation_end`` only when asked for."""
+    parameters = kpi.sql_parameters()
+    if with_observation_end:
+        parameters["observation_end"] = observation_end(con, kpi, sources)
+    return parameters
 
 
 def build_model_asset(model: SqlModel, sources: list[str], docs: TableDoc) -> dg.AssetsDefinition:
@@ -129,7 +141,9 @@ def build_model_asset(model: SqlModel, sources: list[str], docs: TableDoc) -> dg
         started = time.perf_counter()
         logger.info("event=model_started model=%s layer=%s", model.name, model.layer)
         with warehouse.connect() as con:
-            parameters = model_parameters(con, settings.kpi, sources)
+            parameters = model_parameters(
+                con, settings.kpi, sources, with_observation_end="observation_end" in model.parameters
+            )
             row_count = run_model(con, model, parameters)
             preview = con.execute(f"SELECT * FROM {quote_identifier(model.name)} LIMIT 5").pl()
             metadata = kpi_metadata(con, model.name, docs, settings.warehouse_path)
@@ -173,9 +187,13 @@ def build_python_model_asset(
         started = time.perf_counter()
         logger.info("event=model_started model=%s layer=%s outputs=%d", model.name, model.layer, len(model.outputs))
         with warehouse.connect() as con:
-            parameters = model_parameters(con, settings.kpi, sources)
-            frames = model.compute(ModelContext(con=con, parameters=parameters, kpi=settings.kpi))
-            counts = write_outputs(con, model, frames)
+            frames, counts = compute_and_write(
+                con,
+                model,
+                lambda: ModelContext(
+                    con=con, parameters=model_parameters(con, settings.kpi, sources), kpi=settings.kpi
+                ),
+            )
             extra = {
                 output.name: kpi_metadata(con, output.name, docs[output.name], settings.warehouse_path)
                 for output in model.outputs

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from cx_pipeline.settings import KpiConfig
-from cx_pipeline.warehouse import quote_identifier
+from cx_pipeline.warehouse import quote_identifier, rerun_on_conflict, rollback_quietly, warehouse_tables
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +53,43 @@ class PythonModel:
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, model: PythonModel, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
-    """Replace every output table of ``model`` in one transaction and return row counts."""
+    """Replace every output table of ``model`` in the caller's transaction and return row counts."""
     expected = {output.name for output in model.outputs}
     if set(frames) != expected:
         raise RuntimeError(f"python model {model.name} returned {sorted(frames)}, expected {sorted(expected)}")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, frame in frames.items():
-            con.register("model_output", frame.to_arrow())
-            con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM model_output")
-            con.unregister("model_output")
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
+    for name, frame in frames.items():
+        con.register("model_output", frame.to_arrow())
+        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM model_output")
+        con.unregister("model_output")
     return {name: frame.height for name, frame in frames.items()}
+
+
+def compute_and_write(
+    con: duckdb.DuckDBPyConnection, model: PythonModel, make_context: Callable[[], ModelContext]
+) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    """Compute ``model`` and replace its outputs in one transaction; return frames and row counts.
+
+    The model reads and writes on one snapshot. On DuckLake, when another run commits the
+    same tables first, the whole transaction runs again on the newer snapshot.
+    """
+
+    def attempt() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            frames = model.compute(make_context())
+            counts = write_outputs(con, model, frames)
+            con.execute("COMMIT")
+        except BaseException:
+            rollback_quietly(con)
+            raise
+        return frames, counts
+
+    return rerun_on_conflict(con, attempt)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Return whether ``table`` exists in the warehouse."""
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
-    return bool(row and row[0])
+    return table in warehouse_tables(con)
 
 
 def registered_models() -> list[PythonModel]:

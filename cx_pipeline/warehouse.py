@@ -1,9 +1,14 @@
-"""The DuckDB warehouse: one Dagster resource, one writer at a time, atomic partition writes.
+"""The warehouse: one Dagster resource with two backends, and atomic partition writes.
 
-DuckDB lets only one process open a database file for writing. Every writer here first
-takes an exclusive ``flock`` on ``<database>.lock``, so a second run (a schedule tick
-during a backfill, or a parallel step) waits for the first instead of failing with
-"could not set lock on file".
+The default backend is a local DuckDB file. DuckDB lets only one process open a database
+file for writing, so every writer here first takes an exclusive ``flock`` on
+``<database>.lock``, and a second run (a schedule tick during a backfill, or a parallel
+step) waits for the first instead of failing with "could not set lock on file".
+
+With CX_WAREHOUSE_URL set to a ``ducklake:`` catalog, tables live in DuckLake instead
+(``cx_pipeline.ducklake``): runs write concurrently without a file lock, and DuckLake
+conflicts are retried. Both backends select their catalog with ``USE``, so SQL models
+and assets use unqualified table names either way.
 """
 
 from __future__ import annotations
@@ -13,19 +18,22 @@ import fcntl
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
 import polars as pl
 from pydantic import Field
 
+from cx_pipeline import ducklake
 from cx_pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -65,6 +73,35 @@ def writer_lock(database: Path, timeout_seconds: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The connection's current catalog and schema: the warehouse file, or DuckLake after USE.
+_CURRENT_SCHEMA = "table_catalog = current_database() AND table_schema = current_schema()"
+
+
+def warehouse_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Return the names of the tables in the warehouse's current catalog and schema."""
+    rows = con.execute(f"SELECT table_name FROM information_schema.tables WHERE {_CURRENT_SCHEMA}").fetchall()
+    return {row[0] for row in rows}
+
+
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any: a failed COMMIT has already ended it."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def rerun_on_conflict(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """Run ``work``, a transaction that writes what Python computed from what it read.
+
+    On DuckLake a conflicting COMMIT runs ``work`` again from the start; the local file
+    has one writer at a time, so there ``work`` runs once.
+    """
+    if isinstance(con, ducklake.RetryingConnection):
+        return con.rerun_on_conflict(work)
+    return work()
+
+
 def ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
     """Create ``table`` if absent and add any column it lacks, so sources can gain columns."""
     quoted = quote_identifier(table)
@@ -73,7 +110,8 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, 
     existing = {
         row[0]
         for row in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+            f"SELECT column_name FROM information_schema.columns WHERE {_CURRENT_SCHEMA} AND table_name = ?",
+            [table],
         ).fetchall()
     }
     for name, sql_type in columns.items():
@@ -126,23 +164,47 @@ def _connect_with_retry(database: Path, timeout_seconds: float) -> duckdb.DuckDB
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The local DuckDB file that holds raw, staging and mart tables.
+    """The warehouse that holds raw, staging and mart tables: a local DuckDB file or DuckLake.
 
-    ``path`` defaults to CX_WAREHOUSE_PATH (or ./data/cx.duckdb), read when a run starts.
+    ``url`` defaults to CX_WAREHOUSE_URL and ``data_path`` to CX_DUCKLAKE_DATA_PATH. When
+    both ``url`` and CX_WAREHOUSE_URL are empty, ``path`` (default CX_WAREHOUSE_PATH or
+    ./data/cx.duckdb) is the warehouse. Everything is read when a run starts.
     """
 
     path: str = Field(default="", description="DuckDB file; empty means CX_WAREHOUSE_PATH or ./data/cx.duckdb.")
+    url: str = Field(
+        default="",
+        description="DuckLake catalog as 'ducklake:postgres:dbname=... host=...'; empty means CX_WAREHOUSE_URL.",
+    )
+    data_path: str = Field(
+        default="", description="Folder or object-storage prefix of DuckLake's Parquet files; empty means "
+        "CX_DUCKLAKE_DATA_PATH.",
+    )
     lock_timeout_seconds: float = Field(
         default=6 * 3600, description="How long a run waits for another run's writer lock."
     )
 
     def database_path(self) -> Path:
-        """Return the DuckDB file this resource writes."""
+        """Return the DuckDB file this resource writes when no DuckLake is configured."""
         return Path(self.path) if self.path else Settings.from_env().warehouse_path
+
+    def ducklake_target(self) -> ducklake.DuckLakeTarget | None:
+        """Return the configured DuckLake, or None for the local DuckDB file."""
+        return ducklake.target_from_env(self.url, self.data_path)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open a writing connection while holding the writer lock."""
+        """Open a writing connection: to DuckLake, or to the local file under the writer lock."""
+        target = self.ducklake_target()
+        if target is not None:
+            # DuckLake orders concurrent commits in its catalog, so no file lock is taken.
+            con = ducklake.RetryingConnection(ducklake.session(target))
+            try:
+                yield con  # type: ignore[misc]
+            finally:
+                con.close()
+            return
+
         database = self.database_path()
         database.parent.mkdir(parents=True, exist_ok=True)
         with writer_lock(database, self.lock_timeout_seconds):

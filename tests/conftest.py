@@ -1,10 +1,23 @@
-"""Shared fixtures: an isolated landing folder and warehouse per test, and pipeline runs."""
+"""Shared fixtures: an isolated landing folder and warehouse per test, and pipeline runs.
+
+``pipeline_env`` uses the local DuckDB file unless the test's ``backend`` is "ducklake":
+then the warehouse is a DuckLake whose catalog is a fresh database on a PostgreSQL server
+that this session starts on 127.0.0.1. Tests in ``BOTH_BACKEND_MODULES`` run on both.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import glob
 import hashlib
+import itertools
 import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +26,21 @@ import duckdb
 import polars as pl
 import pytest
 
+from cx_pipeline import ducklake
 from cx_pipeline.cli import run_range
+
+BACKENDS = ("local", "ducklake")
+# Modules whose tests using pipeline_env run once per backend.
+BOTH_BACKEND_MODULES = {
+    "test_survey_pipeline",
+    "test_real_feedback",
+    "test_real_revenue",
+    "test_revenue_marts",
+    "test_support_pipeline",
+    "test_sentiment_pipeline",
+    "test_impact_pipeline",
+    "test_clv_pipeline",
+}
 
 
 @dataclass
@@ -22,6 +49,7 @@ class PipelineEnv:
 
     landing: Path
     warehouse: Path
+    lake: ducklake.DuckLakeTarget | None = None
 
     def land(self, source: str, day: str, file_name: str, content: str | bytes) -> Path:
         folder = self.landing / source / day
@@ -38,9 +66,21 @@ class PipelineEnv:
         assert ok, "the Dagster run failed; see the log above"
 
     def query(self, sql: str, parameters: list | None = None) -> pl.DataFrame:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
+        """Run a read query on the warehouse: the DuckDB file, or a read-only DuckLake session."""
+        if self.lake is not None:
+            con = ducklake.attach(self.lake, read_only=True)
+        else:
+            con = duckdb.connect(str(self.warehouse), read_only=True)
         try:
             return con.execute(sql, parameters or []).pl()
+        finally:
+            con.close()
+
+    def execute(self, sql: str, parameters: list | None = None) -> None:
+        """Run one writing statement on the warehouse, as an operator would between runs."""
+        con = ducklake.attach(self.lake) if self.lake is not None else duckdb.connect(str(self.warehouse))
+        try:
+            con.execute(sql, parameters or [])
         finally:
             con.close()
 
@@ -50,11 +90,132 @@ class PipelineEnv:
         return hashlib.sha256(frame.write_ndjson().encode("utf-8")).hexdigest()
 
 
+class PostgresServer:
+    """A throwaway PostgreSQL server on 127.0.0.1 with trust authentication."""
+
+    def __init__(self, bin_dir: Path, run_as: str | None) -> None:
+        self.bin_dir = bin_dir
+        self.run_as = run_as
+        self.user = "cx"
+        self.port = 0
+        self.folder = Path(tempfile.mkdtemp(prefix="cx-postgres-"))
+        self._names = itertools.count(1)
+        self._started = False
+
+    def _command(self, program: str, *arguments: str) -> list[str]:
+        command = [str(self.bin_dir / program), *arguments]
+        return ["runuser", "-u", self.run_as, "--", *command] if self.run_as else command
+
+    def start(self) -> None:
+        if self.run_as:
+            # initdb refuses to run as root, so the server's files belong to run_as.
+            shutil.chown(self.folder, user=self.run_as)
+        data = self.folder / "data"
+        subprocess.run(
+            self._command("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync"),
+            check=True, capture_output=True, text=True,
+        )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off -c max_connections=200"
+        subprocess.run(
+            self._command("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start"),
+            check=True, capture_output=True, text=True,
+        )
+        self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            subprocess.run(
+                self._command("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop"),
+                check=False, capture_output=True,
+            )
+            self._started = False
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def create_database(self) -> str:
+        """Create an empty database and return its name."""
+        name = f"cx_test_{next(self._names)}"
+        subprocess.run(
+            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name],
+            check=True, capture_output=True, text=True,
+        )
+        return name
+
+    def ducklake_url(self, database: str) -> str:
+        return f"ducklake:postgres:dbname={database} host=127.0.0.1 port={self.port} user={self.user}"
+
+
+def _postgres_user() -> str | None:
+    """Return the account to run initdb and pg_ctl as: None for a non-root user, else postgres."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True, capture_output=True)
+    return "postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start PostgreSQL from the system package for the whole session; skips when unavailable."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); apt-get install postgresql")
+    try:
+        ducklake.extension_file("ducklake")
+        ducklake.extension_file("postgres_scanner")
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        run_as = _postgres_user()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"running as root ({getpass.getuser()}) but could not create the postgres user: {exc}")
+    server = PostgresServer(Path(found[-1]).parent, run_as)
+    try:
+        server.start()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        output = getattr(exc, "stderr", "") or ""
+        server.stop()
+        pytest.skip(f"could not start PostgreSQL from {server.bin_dir}: {exc} {output.strip()}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every pipeline_env test of BOTH_BACKEND_MODULES on the local file and on DuckLake."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in BOTH_BACKEND_MODULES and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def pipeline_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineEnv]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The warehouse backend of pipeline_env: "local" unless a test parametrizes it."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def pipeline_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, request: pytest.FixtureRequest
+) -> Iterator[PipelineEnv]:
     env = PipelineEnv(landing=tmp_path / "landing", warehouse=tmp_path / "cx.duckdb")
     monkeypatch.setenv("CX_LANDING_DIR", str(env.landing))
     monkeypatch.setenv("CX_WAREHOUSE_PATH", str(env.warehouse))
+    monkeypatch.delenv(ducklake.URL_VARIABLE, raising=False)
+    monkeypatch.delenv(ducklake.DATA_PATH_VARIABLE, raising=False)
+    if backend == "ducklake":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.ducklake_url(server.create_database())
+        monkeypatch.setenv(ducklake.URL_VARIABLE, url)
+        monkeypatch.setenv(ducklake.DATA_PATH_VARIABLE, str(tmp_path / "lake"))
+        env.lake = ducklake.target_from_env()
+    elif backend != "local":
+        raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
     monkeypatch.delenv("CX_CONFIG", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     yield env

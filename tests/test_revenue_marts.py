@@ -1,7 +1,7 @@
 """Hand-computed cases for the revenue mart models in assets/marts.
 
-Each test writes a few staging rows into a real DuckDB file, runs the models the way the
-framework does (CREATE OR REPLACE TABLE <file stem> AS <file text>, with named parameters) and
+Each test writes a few staging rows into a real warehouse (a DuckDB file, and a DuckLake on
+PostgreSQL when that backend is available), runs the models the way the framework does (CREATE OR REPLACE TABLE <file stem> AS <file text>, with named parameters) and
 checks the result against values worked out by hand in the test.
 """
 
@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from cx_pipeline import ducklake
+
+OpenWarehouse = Callable[[str], duckdb.DuckDBPyConnection]
 
 MARTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "marts"
 
@@ -82,8 +87,30 @@ def session(session_id: str, started_at: str, converted: bool | None) -> tuple:
     return (session_id, None, at(started_at), converted, "organic")
 
 
+@pytest.fixture
+def open_warehouse(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpenWarehouse]:
+    """Return a function that opens a new, empty warehouse on the test's backend."""
+    connections: list[duckdb.DuckDBPyConnection] = []
+
+    def open_new(name: str = "marts") -> duckdb.DuckDBPyConnection:
+        if backend == "ducklake":
+            server = request.getfixturevalue("postgres_server")
+            lake = ducklake.DuckLakeTarget(
+                url=server.ducklake_url(server.create_database()), data_path=f"{tmp_path / name}/"
+            )
+            connection = ducklake.attach(lake)
+        else:
+            connection = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        connections.append(connection)
+        return connection
+
+    yield open_new
+    for connection in connections:
+        connection.close()
+
+
 def build_marts(
-    tmp_path: Path,
+    connection: duckdb.DuckDBPyConnection,
     *,
     subscriptions: list[tuple] = (),
     orders: list[tuple] = (),
@@ -92,12 +119,11 @@ def build_marts(
     reporting_timezone: str = "UTC",
     conversion_window_days: int = 14,
 ) -> duckdb.DuckDBPyConnection:
-    """Create the staging tables in a DuckDB file under tmp_path and build every model on them.
+    """Create the staging tables in an empty warehouse and build every model on them.
 
     The session time zone is set far from UTC so that a model which relies on it instead of
     the reporting time zone gives wrong months.
     """
-    connection = duckdb.connect(str(tmp_path / "marts.duckdb"))
     connection.execute("set TimeZone = 'Asia/Kathmandu'")
     connection.execute(STAGING_DDL)
     if subscriptions:
@@ -195,8 +221,8 @@ def test_model_file_convention(stem: str) -> None:
     assert re.search(r"\border by\b[^()]*$", sql.rstrip(), flags=re.IGNORECASE)
 
 
-def test_models_build_on_empty_inputs(tmp_path: Path) -> None:
-    connection = build_marts(tmp_path, observation_end="2024-06-30 00:00")
+def test_models_build_on_empty_inputs(open_warehouse: OpenWarehouse) -> None:
+    connection = build_marts(open_warehouse(), observation_end="2024-06-30 00:00")
 
     for stem in MODEL_STEMS:
         assert connection.execute(f"select count(*) from {stem}").fetchone()[0] == 0, stem
@@ -205,11 +231,11 @@ def test_models_build_on_empty_inputs(tmp_path: Path) -> None:
 # mrr_monthly
 
 
-def test_mid_month_cancellation_churns(tmp_path: Path) -> None:
+def test_mid_month_cancellation_churns(open_warehouse: OpenWarehouse) -> None:
     # 30 per month from Jan 10 to May 15: active at the end of Jan..Apr. At the end of May the
     # subscription has ended, so May is the churn month with mrr 0, and nothing follows it.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s1", "c1", "2024-01-10 09:00", "2024-05-15 12:00", amount=30.0)
         ],
@@ -229,11 +255,11 @@ def test_mid_month_cancellation_churns(tmp_path: Path) -> None:
     assert rows[month(2024, 5)]["plan"] == "basic"
 
 
-def test_reactivation_after_gap(tmp_path: Path) -> None:
+def test_reactivation_after_gap(open_warehouse: OpenWarehouse) -> None:
     # Paid 20 in Jan and Feb, cancelled Mar 10 (churn in March), nothing at the end of April,
     # then a new subscription of 25 from May 3: May is a reactivation, not new business.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s1", "c1", "2024-01-05 00:00", "2024-03-10 00:00", amount=20.0),
             subscription("s2", "c1", "2024-05-03 00:00", amount=25.0, plan="pro"),
@@ -252,11 +278,11 @@ def test_reactivation_after_gap(tmp_path: Path) -> None:
     assert rows[month(2024, 6)]["movement"] == "unchanged"
 
 
-def test_upgrade_and_downgrade(tmp_path: Path) -> None:
+def test_upgrade_and_downgrade(open_warehouse: OpenWarehouse) -> None:
     # basic 50 until Mar 20, then pro 80 until May 5, then starter 40.
     # March: 50 -> 80 is an expansion of 30. May: 80 -> 40 is a contraction of 40.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription(
                 "s1", "c1", "2024-01-10 00:00", "2024-03-20 00:00", amount=50.0, plan="basic"
@@ -284,10 +310,10 @@ def test_upgrade_and_downgrade(tmp_path: Path) -> None:
     assert may["previous_plan"] == "pro"
 
 
-def test_annual_plans_divide_by_twelve(tmp_path: Path) -> None:
+def test_annual_plans_divide_by_twelve(open_warehouse: OpenWarehouse) -> None:
     # 1200 per year is 100 per month. 2400 every two years is also 100 per month.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s1", "c1", "2024-01-15 00:00", amount=1200.0, billing_interval="year"),
             subscription(
@@ -306,10 +332,10 @@ def test_annual_plans_divide_by_twelve(tmp_path: Path) -> None:
     assert mrr_rows(connection, "c2")[month(2024, 1)]["mrr"] == pytest.approx(100.0)
 
 
-def test_weekly_plans_use_52_weeks(tmp_path: Path) -> None:
+def test_weekly_plans_use_52_weeks(open_warehouse: OpenWarehouse) -> None:
     # 12 per week is 12 * 52 / 12 = 52 per month. 24 every two weeks is also 52 per month.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s1", "c1", "2024-01-15 00:00", amount=12.0, billing_interval="week"),
             subscription(
@@ -329,10 +355,10 @@ def test_weekly_plans_use_52_weeks(tmp_path: Path) -> None:
     assert mrr_rows(connection, "c1")[month(2024, 3)]["movement"] == "unchanged"
 
 
-def test_customer_mrr_sums_subscriptions(tmp_path: Path) -> None:
+def test_customer_mrr_sums_subscriptions(open_warehouse: OpenWarehouse) -> None:
     # A base plan of 30 and an add-on of 10: MRR 40, and the plan is the larger subscription's.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s1", "c1", "2024-01-15 00:00", amount=10.0, plan="addon"),
             subscription("s2", "c1", "2024-01-15 00:00", amount=30.0, plan="basic"),
@@ -345,12 +371,12 @@ def test_customer_mrr_sums_subscriptions(tmp_path: Path) -> None:
     assert january["plan"] == "basic"
 
 
-def test_trial_never_paid(tmp_path: Path) -> None:
+def test_trial_never_paid(open_warehouse: OpenWarehouse) -> None:
     # c1 trials from Jan 10 to Jan 24 and cancels at the trial end: no paid period, so no MRR
     # row and no logo, but it is an unconverted trial of January.
     # c2 trials from Jan 20 to Feb 3 and then pays: the trial month January has no MRR.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription(
                 "s1",
@@ -380,11 +406,11 @@ def test_trial_never_paid(tmp_path: Path) -> None:
     assert january_trials["conversion_rate"] == 0.5
 
 
-def test_active_customer_never_churns(tmp_path: Path) -> None:
+def test_active_customer_never_churns(open_warehouse: OpenWarehouse) -> None:
     # An open subscription stays in MRR through the month of the observation end (mid-December),
     # so there is no churn row, and the last month is flagged as not fully observed.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[subscription("s1", "c1", "2024-01-15 00:00", amount=15.0)],
         observation_end="2024-12-10 08:00",
     )
@@ -399,10 +425,10 @@ def test_active_customer_never_churns(tmp_path: Path) -> None:
     assert rows[month(2024, 11)]["is_fully_observed"] is True
 
 
-def test_month_series_from_jan_31(tmp_path: Path) -> None:
+def test_month_series_from_jan_31(open_warehouse: OpenWarehouse) -> None:
     # A start on Jan 31 must give every month once, February included, each on its first day.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[subscription("s1", "c1", "2024-01-31 23:00")],
         observation_end="2024-05-31 12:00",
     )
@@ -410,13 +436,13 @@ def test_month_series_from_jan_31(tmp_path: Path) -> None:
     assert list(mrr_rows(connection, "c1")) == [month(2024, m) for m in (1, 2, 3, 4, 5)]
 
 
-def test_month_end_boundary_instants(tmp_path: Path) -> None:
+def test_month_end_boundary_instants(open_warehouse: OpenWarehouse) -> None:
     # The rule is "covers the last instant of the month". A paid period starting exactly at
     # Feb 1 00:00 belongs to February, not January. One ending exactly at Mar 1 00:00 covered all
     # of February, so it is active in February and churns in March. Customer c0 makes the model
     # build January too.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("s0", "c0", "2024-01-05 00:00", amount=10.0),
             subscription("s1", "c1", "2024-02-01 00:00", "2024-03-01 00:00", amount=10.0),
@@ -430,7 +456,7 @@ def test_month_end_boundary_instants(tmp_path: Path) -> None:
     assert rows[month(2024, 3)]["movement"] == "churn"
 
 
-def test_reporting_timezone_moves_month(tmp_path: Path) -> None:
+def test_reporting_timezone_moves_month(open_warehouse: OpenWarehouse) -> None:
     # 2024-03-01 03:00 UTC is 2024-02-29 22:00 in New York.
     # In UTC the subscription covers the end of February and churns in March, and the order
     # and the session fall in March. In New York the subscription ended before its February
@@ -445,10 +471,8 @@ def test_reporting_timezone_moves_month(tmp_path: Path) -> None:
         "sessions": [session("v1", boundary_instant, True)],
         "observation_end": "2024-04-30 12:00",
     }
-    (tmp_path / "utc").mkdir()
-    (tmp_path / "new_york").mkdir()
-    utc = build_marts(tmp_path / "utc", **staging)
-    new_york = build_marts(tmp_path / "new_york", reporting_timezone="America/New_York", **staging)
+    utc = build_marts(open_warehouse("utc"), **staging)
+    new_york = build_marts(open_warehouse("new_york"), reporting_timezone="America/New_York", **staging)
 
     utc_churn = [m for m, row in mrr_rows(utc, "c1").items() if row["movement"] == "churn"]
     new_york_churn = [
@@ -465,7 +489,7 @@ def test_reporting_timezone_moves_month(tmp_path: Path) -> None:
 # kpi_churn_monthly
 
 
-def test_churn_rates_and_nrr(tmp_path: Path) -> None:
+def test_churn_rates_and_nrr(open_warehouse: OpenWarehouse) -> None:
     # End of January: A basic 100, B basic 50, C pro 200, D pro 150, so 4 logos and 500 MRR.
     # February: A cancels (churn 100), B moves to basic 30 (contraction 20), C upgrades to
     # enterprise 300 (expansion 100, counted under pro, its January plan), D unchanged,
@@ -476,7 +500,7 @@ def test_churn_rates_and_nrr(tmp_path: Path) -> None:
     #   pro:       start 350, expansion 100, so NRR 450 / 350.
     # March starts from February's end: 500 - 100 - 20 + 100 + 40 = 520 MRR and 4 logos.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription(
                 "a1", "A", "2024-01-05 00:00", "2024-02-14 00:00", amount=100.0, plan="basic"
@@ -541,7 +565,7 @@ def test_churn_rates_and_nrr(tmp_path: Path) -> None:
 # cohort_retention_monthly
 
 
-def test_subscription_cohort_bounded_unbounded(tmp_path: Path) -> None:
+def test_subscription_cohort_bounded_unbounded(open_warehouse: OpenWarehouse) -> None:
     # January cohort of 3, observed until Apr 15:
     #   A pays Jan and Feb, ends Mar 10, pays again from Apr 2.
     #   B ends Feb 5, so it is active only at the end of January.
@@ -550,7 +574,7 @@ def test_subscription_cohort_bounded_unbounded(tmp_path: Path) -> None:
     # Unbounded (active then or in any later): Jan 3, Feb 2, Mar 2 (A comes back), Apr 2.
     # April ends after Apr 15, so offset 3 is not fully observed.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("a1", "A", "2024-01-08 00:00", "2024-03-10 00:00"),
             subscription("a2", "A", "2024-04-02 00:00"),
@@ -570,14 +594,14 @@ def test_subscription_cohort_bounded_unbounded(tmp_path: Path) -> None:
     assert [rows[k]["is_fully_observed"] for k in range(4)] == [True, True, True, False]
 
 
-def test_order_cohort_orders_and_returns(tmp_path: Path) -> None:
+def test_order_cohort_orders_and_returns(open_warehouse: OpenWarehouse) -> None:
     # A orders twice on Jan 10 and returns 80 on Feb 3, more than either order: A is counted once
     #   in the January cohort, and the February return does not make A active in February.
     # B's first event is a return on Jan 20 and B's first order is on Mar 5, so B joins the
     #   March cohort.
     # C only has a return, and the guest order has no customer: neither starts a cohort.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         orders=[
             order("o1", "A", "2024-01-10 09:00", 30.0),
             order("o2", "A", "2024-01-10 17:00", 20.0),
@@ -611,7 +635,7 @@ def test_order_cohort_orders_and_returns(tmp_path: Path) -> None:
 # kpi_conversion
 
 
-def test_trial_to_paid_conversion(tmp_path: Path) -> None:
+def test_trial_to_paid_conversion(open_warehouse: OpenWarehouse) -> None:
     # Window of 14 days, observation end Mar 10.
     #   t1: Jan 5 -> Jan 19, still open: converted (14 days).
     #   t2: Jan 8 -> Jan 22, ended at the trial end: not converted.
@@ -622,7 +646,7 @@ def test_trial_to_paid_conversion(tmp_path: Path) -> None:
     # January: 2 of 4, and its windows closed by Feb 15, so fully observed.
     # February has no trials and no row. March is not fully observed.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription("t1", "c1", "2024-01-05 10:00", trial_ends_at="2024-01-19 10:00"),
             subscription(
@@ -651,12 +675,12 @@ def test_trial_to_paid_conversion(tmp_path: Path) -> None:
     assert rows[month(2024, 3)]["is_fully_observed"] is False
 
 
-def test_trial_window_counts_local_days(tmp_path: Path) -> None:
+def test_trial_window_counts_local_days(open_warehouse: OpenWarehouse) -> None:
     # New York moves its clocks back on Nov 3, 2024. A trial from Oct 30 10:00 to Nov 13 10:00
     # local time lasts 14 calendar days but 337 hours, more than 14 * 24. The window counts
     # calendar days, so the trial converts within 14 days.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         subscriptions=[
             subscription(
                 "t1", "c1", "2024-10-30T10:00:00-04:00", trial_ends_at="2024-11-13T10:00:00-05:00"
@@ -673,12 +697,12 @@ def test_trial_window_counts_local_days(tmp_path: Path) -> None:
     assert october["is_fully_observed"] is True
 
 
-def test_visit_to_order_per_day(tmp_path: Path) -> None:
+def test_visit_to_order_per_day(open_warehouse: OpenWarehouse) -> None:
     # Jan 10: 3 sessions, 1 converted. Jan 11: 3 sessions, 1 converted and 1 with an unknown flag,
     # which counts as not converted. Jan 11 is still running at the observation end (noon), so it
     # is not fully observed. The Jan 12 session is after the observation end and is left out.
     connection = build_marts(
-        tmp_path,
+        open_warehouse(),
         sessions=[
             session("v1", "2024-01-10 08:00", True),
             session("v2", "2024-01-10 09:00", False),
@@ -705,12 +729,12 @@ def test_visit_to_order_per_day(tmp_path: Path) -> None:
     assert january_11["is_fully_observed"] is False
 
 
-def test_unknown_billing_interval_fails(tmp_path: Path) -> None:
+def test_unknown_billing_interval_fails(open_warehouse: OpenWarehouse) -> None:
     with pytest.raises(
         duckdb.InvalidInputException, match="billing_interval must be month, year or week, got day"
     ):
         build_marts(
-            tmp_path,
+            open_warehouse(),
             subscriptions=[subscription("s1", "c1", "2024-01-10 00:00", billing_interval="day")],
             observation_end="2024-02-29 00:00",
         )

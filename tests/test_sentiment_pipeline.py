@@ -8,7 +8,6 @@ import logging
 import re
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 from conftest import PipelineEnv
@@ -125,9 +124,7 @@ def test_sentiment_cache_scores_only_new_texts(
 
     # A cached score is used as stored: overwrite one and rerun.
     hash_r07 = sentiment_by_id(pipeline_env)["r07"]["text_hash"]
-    con = duckdb.connect(str(pipeline_env.warehouse))
-    con.execute("UPDATE sentiment_cache SET compound = -0.9 WHERE text_hash = ?", [hash_r07])
-    con.close()
+    pipeline_env.execute("UPDATE sentiment_cache SET compound = -0.9 WHERE text_hash = ?", [hash_r07])
 
     # A later version of r04 with a new text arrives.
     pipeline_env.land(
