@@ -7,8 +7,9 @@ the same table in ways that conflict (both create it, both replace it), the late
 COMMIT fails with a "Transaction conflict" error. ``RetryingConnection`` replays such a
 transaction with exponential backoff, so concurrent runs need no file lock.
 
-Extensions load from the ``duckdb-extension-ducklake`` and ``duckdb-extension-postgres``
-wheels on disk, never from the network.
+Extensions load from the ``duckdb-extension-ducklake``, ``duckdb-extension-postgres`` and
+``duckdb-extension-httpfs`` wheels on disk, never from the network. An ``s3://`` data path
+(AWS S3 or any S3-compatible store) takes its credentials from the standard AWS variables.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -44,7 +46,11 @@ CATALOG_ALIAS = "lake"
 _EXTENSION_PACKAGES = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
     "postgres_scanner": ("duckdb_extension_postgres", "postgres"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
 }
+OBJECT_STORE_SCHEME = "s3"
+# The secret that gives DuckDB access to an s3:// data path.
+S3_SECRET_NAME = "cx_data_path"
 
 T = TypeVar("T")
 
@@ -70,6 +76,13 @@ class DuckLakeTarget:
                 f"(e.g. s3://bucket/cx/) where DuckLake writes Parquet files"
             )
 
+        scheme = urlsplit(self.data_path).scheme if "://" in self.data_path else ""
+        if scheme and scheme != OBJECT_STORE_SCHEME:
+            raise ValueError(
+                f"unsupported {DATA_PATH_VARIABLE} {self.data_path!r}: use a local folder or an "
+                f"{OBJECT_STORE_SCHEME}:// prefix (S3-compatible stores through AWS_ENDPOINT_URL)"
+            )
+
     def redacted_url(self) -> str:
         """Return the URL with any password replaced, for logs and error messages."""
         return _PASSWORD.sub(r"\1***", self.url)
@@ -77,6 +90,10 @@ class DuckLakeTarget:
     def needs_postgres(self) -> bool:
         """Return whether the catalog lives in PostgreSQL."""
         return self.url[len(URL_PREFIX) :].startswith(("postgres:", "postgresql:"))
+
+    def in_object_store(self) -> bool:
+        """Return whether the data path is an s3:// prefix rather than a local folder."""
+        return self.data_path.startswith(f"{OBJECT_STORE_SCHEME}://")
 
     def attach_statement(self, read_only: bool = False) -> str:
         """Return the ATTACH statement that opens this DuckLake as ``lake``."""
@@ -150,11 +167,50 @@ def new_connection(target: DuckLakeTarget) -> duckdb.DuckDBPyConnection:
     try:
         if target.needs_postgres():
             con.execute(f"LOAD {_sql_literal(str(_loadable_path('postgres_scanner')))}")
+        if target.in_object_store():
+            con.execute(f"LOAD {_sql_literal(str(_loadable_path('httpfs')))}")
+            secret = s3_secret_statement(target.data_path, os.environ)
+            if secret is not None:
+                con.execute(secret)
         con.execute(f"LOAD {_sql_literal(str(_loadable_path('ducklake')))}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def s3_secret_statement(data_path: str, env: dict[str, str] | os._Environ[str]) -> str | None:
+    """Return the CREATE SECRET statement for ``data_path`` from the standard AWS variables.
+
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required (else None: DuckDB then uses any
+    persistent secret of its own), AWS_SESSION_TOKEN and AWS_REGION (or AWS_DEFAULT_REGION)
+    are optional, and AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) points at an S3-compatible
+    store such as MinIO, addressed path-style.
+    """
+    key_id = env.get("AWS_ACCESS_KEY_ID")
+    secret = env.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        return None
+    bucket = urlsplit(data_path).netloc
+    options = {
+        "TYPE": "s3",
+        "KEY_ID": _sql_literal(key_id),
+        "SECRET": _sql_literal(secret),
+        "SCOPE": _sql_literal(f"{OBJECT_STORE_SCHEME}://{bucket}"),
+    }
+    if env.get("AWS_SESSION_TOKEN"):
+        options["SESSION_TOKEN"] = _sql_literal(env["AWS_SESSION_TOKEN"])
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["REGION"] = _sql_literal(region)
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        options["ENDPOINT"] = _sql_literal(parts.netloc)
+        options["USE_SSL"] = "true" if parts.scheme == "https" else "false"
+        options["URL_STYLE"] = "'path'"
+    listed = ", ".join(f"{name} {value}" for name, value in options.items())
+    return f"CREATE OR REPLACE SECRET {S3_SECRET_NAME} ({listed})"
 
 
 def _is_conflict(exc: duckdb.Error) -> bool:

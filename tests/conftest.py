@@ -11,13 +11,17 @@ import datetime as dt
 import getpass
 import glob
 import hashlib
+import importlib.util
 import itertools
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +151,49 @@ class PostgresServer:
         return f"ducklake:postgres:dbname={database} host=127.0.0.1 port={self.port} user={self.user}"
 
 
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """An S3-compatible server on 127.0.0.1 (moto's), for DuckLake data paths in a bucket."""
+
+    endpoint: str
+
+    def create_bucket(self, name: str) -> str:
+        """Create a bucket and return its s3:// prefix."""
+        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, f"could not create bucket {name}: HTTP {response.status}"
+        return f"s3://{name}/"
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStore]:
+    """Start moto's S3-compatible server on 127.0.0.1 for the session; skips when moto is missing."""
+    if importlib.util.find_spec("moto") is None:
+        pytest.skip("moto is not installed (pip install 'moto[server]'); it serves the S3 API on loopback")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip(f"moto's S3 server did not start on 127.0.0.1:{port}")
+                time.sleep(0.1)
+        yield ObjectStore(endpoint=f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def _postgres_user() -> str | None:
     """Return the account to run initdb and pg_ctl as: None for a non-root user, else postgres."""
     if os.geteuid() != 0:
@@ -154,7 +201,10 @@ def _postgres_user() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True, capture_output=True)
+        created = subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], capture_output=True)
+        # Another test process may have created it at the same time.
+        if created.returncode != 0:
+            pwd.getpwnam("postgres")
     return "postgres"
 
 
@@ -171,7 +221,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         pytest.skip(str(exc))
     try:
         run_as = _postgres_user()
-    except (OSError, subprocess.CalledProcessError) as exc:
+    except (OSError, KeyError) as exc:
         pytest.skip(f"running as root ({getpass.getuser()}) but could not create the postgres user: {exc}")
     server = PostgresServer(Path(found[-1]).parent, run_as)
     try:
