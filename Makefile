@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Test workers: the suite is CPU-bound, so one per core of a 2-core machine.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test ui clean
 
@@ -20,7 +22,7 @@ demo: $(INSTALLED)
 	$(BIN)/cx-pipeline demo
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: $(INSTALLED)
 	mkdir -p .dagster
