@@ -133,6 +133,7 @@ def test_parallel_partitions_match_sequential(
         assert "could not set lock" not in stderr
         assert "writer lock" not in stderr
     parallel = {table: pipeline_env.table_hash(table) for table in KPI_TABLES}
+    replays = sum(stderr.count("event=ducklake_conflict") for _, stderr in outputs)
 
     rows = pipeline_env.query("SELECT count(*) AS n FROM raw_feedback")["n"][0]
     assert rows == ROWS_PER_DAY * len(DAYS)
@@ -140,7 +141,8 @@ def test_parallel_partitions_match_sequential(
         assert parallel[table] == sequential[table], table
     print(
         f"\nfour partitions, {rows} feedback rows: sequential {sequential_seconds:.1f} s, "
-        f"parallel {parallel_seconds:.1f} s, speed-up {sequential_seconds / parallel_seconds:.2f}x"
+        f"parallel {parallel_seconds:.1f} s, speed-up {sequential_seconds / parallel_seconds:.2f}x, "
+        f"{replays} conflicting commits retried"
     )
 
 
