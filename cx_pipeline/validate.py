@@ -178,7 +178,19 @@ def _typed_name(column: str) -> str:
     return f"__typed_{column}"
 
 
-def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
+def _missing_column_flag(name: str, missing_values: list[str]) -> pl.Expr:
+    """Flag the rows whose ``_missing_columns`` list contains ``name``.
+
+    ``missing_values`` are the distinct ``_missing_columns`` values of the rows, one per
+    file at most, so the list is split here once instead of on every row.
+    """
+    matching = [value for value in missing_values if name in value.split(",")]
+    if not matching:
+        return pl.lit(False)
+    return pl.col("_missing_columns").is_in(matching)
+
+
+def _row_rules(contract: Contract, mapping: SourceMapping, missing_values: list[str]) -> list[_RowRule]:
     rules = []
     for column in contract.columns:
         name = column.name
@@ -194,7 +206,7 @@ def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
         rules.append(
             _RowRule(
                 f"{name}:missing_column",
-                pl.col("_missing_columns").str.split(",").list.contains(name),
+                _missing_column_flag(name, missing_values),
                 pl.lit(
                     f"{name}: the file has no column {mapping.export_column(name)!r} "
                     f"(mapping {mapping.name}, file_pattern {mapping.file_pattern!r})"
@@ -240,7 +252,8 @@ def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) ->
             _parse_iso_timestamps(texts[name], mapping.timestamp_timezone).alias(_typed_name(name))
             for name in iso_columns
         )
-    rules = _row_rules(contract, mapping)
+    missing_values = raw["_missing_columns"].drop_nulls().unique().to_list()
+    rules = _row_rules(contract, mapping, missing_values)
     flags = with_typed.select(
         pl.col(ROW_INDEX), *[rule.flag.fill_null(False).alias(f"_rule_{i}") for i, rule in enumerate(rules)]
     )
@@ -346,7 +359,8 @@ def duplicate_failures(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
     days are versions and are resolved in staging.
     """
     file_key = ["_partition_date", "_source_file", key]
-    repeated = parsed.filter(pl.col(key).is_not_null() & pl.struct(file_key).is_duplicated())
+    in_file = pl.col(key).is_duplicated().over("_partition_date", "_source_file")
+    repeated = parsed.filter(pl.col(key).is_not_null() & in_file)
     if repeated.height == 0:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     next_row = pl.col("_row_number").shift(-1).over(file_key, order_by="_row_number")
