@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster import AssetExecutionContext
+import duckdb
 import polars as pl
+import pyarrow as pa
+from dagster import AssetExecutionContext
 
 from cx_pipeline.contracts import Contract
 from cx_pipeline.extract import extract_partition, raw_schema
@@ -63,6 +65,40 @@ def day_chunks(first: dt.date, last: dt.date, chunk_days: int = CHUNK_DAYS) -> l
         chunks.append((start, end))
         start = end + dt.timedelta(days=1)
     return chunks
+
+
+def _drain(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Yield and drop each batch in turn, so the list keeps no batch that was read."""
+    while batches:
+        yield batches.pop(0)
+
+
+def replace_chunk(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: dict[str, str],
+    rows: pl.DataFrame,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> None:
+    """Replace the partitions [first_day, last_day] of ``table`` with ``rows``.
+
+    Runs inside the caller's transaction, like replace_partitions. DuckDB 1.5 keeps a
+    registered Arrow table referenced until the transaction ends, which would keep every
+    chunk of a range in memory until the commit. The rows are registered as a stream of
+    record batches instead, and each batch is dropped once DuckDB has read it.
+    """
+    replace_partitions(con, table, columns, rows.clear(), first_day, last_day)
+    if rows.height == 0:
+        return
+    arrow = rows.to_arrow()
+    reader = pa.RecordBatchReader.from_batches(arrow.schema, _drain(arrow.to_batches()))
+    del arrow
+    con.register("incoming_chunk", reader)
+    try:
+        con.execute(f"INSERT INTO {quote_identifier(table)} BY NAME SELECT * FROM incoming_chunk")
+    finally:
+        con.unregister("incoming_chunk")
 
 
 def masked_columns(contract: Contract) -> list[str]:
@@ -122,7 +158,7 @@ def _load_raw(
             extract_seconds += time.perf_counter() - started
 
             started = time.perf_counter()
-            replace_partitions(con, raw_table(contract.source), raw_columns, rows, chunk_first, chunk_last)
+            replace_chunk(con, raw_table(contract.source), raw_columns, rows, chunk_first, chunk_last)
             write_seconds += time.perf_counter() - started
             row_count += rows.height
             preview = _keep_preview(preview, rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract)))
@@ -199,10 +235,8 @@ def _validate(
             validate_seconds += time.perf_counter() - started
 
             started = time.perf_counter()
-            replace_partitions(
-                con, validated_table(source), valid_schema(contract), result.valid, chunk_first, chunk_last
-            )
-            replace_partitions(
+            replace_chunk(con, validated_table(source), valid_schema(contract), result.valid, chunk_first, chunk_last)
+            replace_chunk(
                 con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, chunk_first, chunk_last
             )
             write_seconds += time.perf_counter() - started

@@ -5,14 +5,16 @@ same rows as one pass, and a failure in a later chunk must roll back the earlier
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 import cx_pipeline.ingest_assets as ingest_assets
 from conftest import PipelineEnv
 from cx_pipeline.cli import run_range
-from cx_pipeline.ingest_assets import CHUNK_DAYS, day_chunks
+from cx_pipeline.ingest_assets import CHUNK_DAYS, day_chunks, replace_chunk
 
 HEADER = "response_id,submitted_at,survey_type,score,channel\n"
 # Three days that fall into three different chunks of one run.
@@ -124,3 +126,47 @@ def test_failed_extract_chunk_keeps_old_rows(
     assert day_counts(pipeline_env, "raw_feedback") == [(day, 12) for day in DAYS]
     ids = pipeline_env.query("SELECT DISTINCT substr(response_id, 1, 1) AS prefix FROM raw_feedback")
     assert ids["prefix"].to_list() == ["a"]
+
+
+def chunk_rows(day: dt.date, count: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"_partition_date": [day] * count, "value": [f"{day}:{i}" for i in range(count)]},
+        schema={"_partition_date": pl.Date, "value": pl.String},
+    )
+
+
+def test_replace_chunk_commits_with_transaction(tmp_path: Path) -> None:
+    columns = {"_partition_date": "DATE", "value": "VARCHAR"}
+    january, february = dt.date(2025, 1, 5), dt.date(2025, 2, 5)
+    con = duckdb.connect(str(tmp_path / "chunks.duckdb"))
+    try:
+        replace_chunk(con, "chunked", columns, chunk_rows(january, 3), january, january)
+
+        con.execute("BEGIN TRANSACTION")
+        replace_chunk(con, "chunked", columns, chunk_rows(january, 5), january, january)
+        replace_chunk(con, "chunked", columns, chunk_rows(february, 200_000), february, february)
+        con.execute("ROLLBACK")
+        rows = con.execute("SELECT _partition_date::VARCHAR, count(*) FROM chunked GROUP BY 1 ORDER BY 1").fetchall()
+        assert rows == [("2025-01-05", 3)]
+
+        con.execute("BEGIN TRANSACTION")
+        replace_chunk(con, "chunked", columns, chunk_rows(january, 5), january, january)
+        replace_chunk(con, "chunked", columns, chunk_rows(february, 200_000), february, february)
+        con.execute("COMMIT")
+        rows = con.execute("SELECT _partition_date::VARCHAR, count(*) FROM chunked GROUP BY 1 ORDER BY 1").fetchall()
+        assert rows == [("2025-01-05", 5), ("2025-02-05", 200_000)]
+        assert con.execute("SELECT count(DISTINCT value) FROM chunked").fetchone() == (200_005,)
+    finally:
+        con.close()
+
+
+def test_replace_chunk_empty_rows_clear_range(tmp_path: Path) -> None:
+    columns = {"_partition_date": "DATE", "value": "VARCHAR"}
+    day = dt.date(2025, 1, 5)
+    con = duckdb.connect(str(tmp_path / "chunks.duckdb"))
+    try:
+        replace_chunk(con, "chunked", columns, chunk_rows(day, 4), day, day)
+        replace_chunk(con, "chunked", columns, chunk_rows(day, 0), day, day)
+        assert con.execute("SELECT count(*) FROM chunked").fetchone() == (0,)
+    finally:
+        con.close()
