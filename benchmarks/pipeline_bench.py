@@ -13,9 +13,11 @@ Runs, in one invocation on one machine:
 
 Every pipeline run is a separate ``cx-pipeline run`` process; wall time and peak resident
 memory come from ``os.wait4`` on that process, and per-stage times from Dagster's
-step-finished events. Usage::
+step-finished events. ``--runs`` measures a subset of steps 2 to 5, for example only the
+full load of scale L. Usage::
 
     .venv/bin/python benchmarks/pipeline_bench.py --scale S --workdir /tmp/cx-bench
+    .venv/bin/python benchmarks/pipeline_bench.py --scale L --runs full --skip-pandas
 """
 
 from __future__ import annotations
