@@ -13,9 +13,11 @@ Runs, in one invocation on one machine:
 
 Every pipeline run is a separate ``cx-pipeline run`` process; wall time and peak resident
 memory come from ``os.wait4`` on that process, and per-stage times from Dagster's
-step-finished events. Usage::
+step-finished events. ``--runs`` measures a subset of steps 2 to 5, for example only the
+full load of scale L. Usage::
 
     .venv/bin/python benchmarks/pipeline_bench.py --scale S --workdir /tmp/cx-bench
+    .venv/bin/python benchmarks/pipeline_bench.py --scale L --runs full --skip-pandas
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ LOG_FIELDS = re.compile(r"(\w+)=(\S+)")
 STEP_FINISHED = re.compile(r' - (\S+) - STEP_SUCCESS - Finished execution of step "\S+" in (.+)\.$')
 DURATION_PART = re.compile(r"([\d.]+)(ms|h|m|s)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+RUNS = ["full", "one-day", "empty", "backfill", "load365"]
 STAGES = [
     ("extract", re.compile(r"^raw_")),
     ("validate", re.compile(r"^validate_")),
@@ -152,7 +155,19 @@ def main() -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="S")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cx-bench"))
     parser.add_argument("--skip-pandas", action="store_true", help="leave out the pandas baseline")
+    parser.add_argument(
+        "--runs",
+        default=",".join(RUNS),
+        help=f"comma-separated runs to measure, in this order: {','.join(RUNS)} "
+        "(one-day, empty and backfill run on the full load's warehouse, so they need full)",
+    )
     args = parser.parse_args()
+    runs = [name.strip() for name in args.runs.split(",") if name.strip()]
+    unknown = sorted(set(runs) - set(RUNS))
+    if unknown:
+        parser.error(f"invalid --runs {unknown}: expected names from {','.join(RUNS)}")
+    if "full" not in runs and set(runs) & {"one-day", "empty", "backfill"}:
+        parser.error("--runs one-day, empty and backfill need full, because they run on its warehouse")
 
     work = args.workdir / args.scale
     shutil.rmtree(work, ignore_errors=True)
@@ -172,22 +187,35 @@ def main() -> int:
                     CX_PARTITION_START=START.isoformat(), CX_LOG_LEVEL="DEBUG")
 
     main_env = env_for(work / "cx.duckdb")
-    results = [
-        run_pipeline("full load", START, last_day - dt.timedelta(days=1), main_env, logs),
-        run_pipeline("one-day run", last_day, last_day, main_env, logs),
-        run_pipeline("empty run", last_day + dt.timedelta(days=1), last_day + dt.timedelta(days=1), main_env, logs),
-        run_pipeline("365-day backfill", last_day - dt.timedelta(days=364), last_day, main_env, logs),
-        run_pipeline("365-day load", last_day - dt.timedelta(days=364), last_day, env_for(work / "fresh.duckdb"), logs),
-    ]
-
+    year_start = last_day - dt.timedelta(days=364)
+    empty_day = last_day + dt.timedelta(days=1)
+    plan = {
+        "full": ("full load", START, last_day - dt.timedelta(days=1), main_env),
+        "one-day": ("one-day run", last_day, last_day, main_env),
+        "empty": ("empty run", empty_day, empty_day, main_env),
+        "backfill": ("365-day backfill", year_start, last_day, main_env),
+        "load365": ("365-day load", year_start, last_day, env_for(work / "fresh.duckdb")),
+    }
     stage_names = [name for name, _ in STAGES] + ["run overhead"]
+    results: dict[str, RunResult] = {}
+    for name in RUNS:
+        if name not in runs:
+            continue
+        label, first, last, env = plan[name]
+        load_before = os.getloadavg()[0]
+        results[name] = run_pipeline(label, first, last, env, logs)
+        print(f"{label}: {results[name].seconds:.1f} s, peak {results[name].peak_mb:.0f} MB, "
+              f"load average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after", flush=True)
+
     print("\n| run | wall s | peak MB | " + " | ".join(stage_names) + " |")
     print("|---" * (3 + len(stage_names)) + "|")
-    for result in results:
+    for result in results.values():
         cells = [f"{result.stages.get(name, 0.0):.1f}" for name in stage_names]
         print(f"| {result.label} | {result.seconds:.1f} | {result.peak_mb:.0f} | " + " | ".join(cells) + " |")
 
-    full = results[0]
+    if "full" not in results:
+        return 0
+    full = results["full"]
     landed = sum(rows.values())
     print(f"\nfull load: {landed:,} landed rows, {landed / full.seconds:,.0f} rows/s overall")
     print("\n| source | rows | extract s | validate s | extract rows/s | validate rows/s | together rows/s |")
@@ -196,8 +224,10 @@ def main() -> int:
         together = count / (extract_seconds + validate_seconds) if count else 0.0
         print(f"| {source} | {count:,} | {extract_seconds:.2f} | {validate_seconds:.2f} | "
               f"{count / extract_seconds:,.0f} | {count / max(validate_seconds, 1e-9):,.0f} | {together:,.0f} |")
-    print(f"one-day run / empty run: {results[1].seconds / results[2].seconds:.2f}")
-    print(f"365-day backfill / 365-day load: {results[3].seconds / results[4].seconds:.2f}")
+    if "one-day" in results and "empty" in results:
+        print(f"one-day run / empty run: {results['one-day'].seconds / results['empty'].seconds:.2f}")
+    if "backfill" in results and "load365" in results:
+        print(f"365-day backfill / 365-day load: {results['backfill'].seconds / results['load365'].seconds:.2f}")
 
     if not args.skip_pandas:
         started = time.perf_counter()

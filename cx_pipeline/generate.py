@@ -252,7 +252,9 @@ def _orders(rng: np.random.Generator, count: int, first: int, days: int, id_star
     return pl.DataFrame(
         {
             "order_id": "o" + pl.Series(np.arange(id_start, id_start + count)).cast(pl.String),
-            "customer_id": pl.Series(np.where(guest, None, customer.astype(str))),
+            # Built as a String series: from a NumPy object array with None, Polars can infer
+            # the Object type, which Parquet cannot store.
+            "customer_id": pl.Series(customer.astype(str), dtype=pl.String).scatter(np.flatnonzero(guest), None),
             "ordered_at": _timestamps(offsets, rng, start).dt.replace_time_zone("UTC"),
             "amount": np.where(is_return, -amount, amount),
             "currency": np.full(count, "USD"),

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster import AssetExecutionContext
+import duckdb
 import polars as pl
+import pyarrow as pa
+from dagster import AssetExecutionContext
 
 from cx_pipeline.contracts import Contract
 from cx_pipeline.extract import extract_partition, raw_schema
@@ -39,15 +41,79 @@ from cx_pipeline.warehouse import Warehouse, quote_identifier, replace_partition
 
 logger = logging.getLogger(__name__)
 
+# Days per chunk of a run's partition range. Extract and validate hold one chunk's rows in
+# memory at a time, so peak memory follows the busiest month rather than the whole range.
+CHUNK_DAYS = 31
+# Rows kept for the metadata previews shown in Dagster.
+PREVIEW_ROWS = 5
+
+
 def partition_range(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """Return the first and last day of the run's partition range."""
     key_range = context.partition_key_range
     return parse_partition_key(key_range.start), parse_partition_key(key_range.end)
 
 
+def day_chunks(first: dt.date, last: dt.date, chunk_days: int = CHUNK_DAYS) -> list[tuple[dt.date, dt.date]]:
+    """Split [first, last] into consecutive ranges of at most ``chunk_days`` days."""
+    if chunk_days < 1:
+        raise ValueError(f"invalid chunk_days {chunk_days}: must be at least 1")
+    chunks = []
+    start = first
+    while start <= last:
+        end = min(start + dt.timedelta(days=chunk_days - 1), last)
+        chunks.append((start, end))
+        start = end + dt.timedelta(days=1)
+    return chunks
+
+
+def _drain(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Yield and drop each batch in turn, so the list keeps no batch that was read."""
+    while batches:
+        yield batches.pop(0)
+
+
+def replace_chunk(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: dict[str, str],
+    rows: pl.DataFrame,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> None:
+    """Replace the partitions [first_day, last_day] of ``table`` with ``rows``.
+
+    Runs inside the caller's transaction, like replace_partitions. DuckDB 1.5 keeps a
+    registered Arrow table referenced until the transaction ends, which would keep every
+    chunk of a range in memory until the commit. The rows are registered as a stream of
+    record batches instead, and each batch is dropped once DuckDB has read it.
+    """
+    replace_partitions(con, table, columns, rows.clear(), first_day, last_day)
+    if rows.height == 0:
+        return
+    arrow = rows.to_arrow()
+    reader = pa.RecordBatchReader.from_batches(arrow.schema, _drain(arrow.to_batches()))
+    del arrow
+    con.register("incoming_chunk", reader)
+    try:
+        con.execute(f"INSERT INTO {quote_identifier(table)} BY NAME SELECT * FROM incoming_chunk")
+    finally:
+        con.unregister("incoming_chunk")
+
+
 def masked_columns(contract: Contract) -> list[str]:
     """Return the free-text columns that are masked on validation and never previewed raw."""
     return [column.name for column in contract.columns if column.mask_pii]
+
+
+def _keep_preview(preview: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame | None:
+    """Return the first PREVIEW_ROWS rows seen so far, adding rows from ``rows`` if needed."""
+    if preview is not None and preview.height >= PREVIEW_ROWS:
+        return preview
+    head = rows.head(PREVIEW_ROWS)
+    if preview is None:
+        return head
+    return pl.concat([preview, head], how="vertical_relaxed").head(PREVIEW_ROWS)
 
 
 def _load_raw(
@@ -57,56 +123,71 @@ def _load_raw(
     project = load_project()
     mappings = project.mappings(settings.kpi)[contract.source]
     first, last = partition_range(context)
+    raw_columns = raw_schema(contract) | {"_loaded_at": "TIMESTAMPTZ"}
 
-    frames: list[pl.DataFrame] = []
     rejected: list[dict[str, object]] = []
     files_read = 0
-    started = time.perf_counter()
-    logger.info("event=raw_started source=%s partitions=%s..%s", contract.source, first, last)
-    for day in days_between(first, last):
-        extraction = extract_partition(settings.landing_dir, contract, mappings, day)
-        frames.append(extraction.rows)
-        files_read += len(extraction.files_read)
-        rejected.extend(
-            {"_partition_date": day, "_source_file": e.source_file, "error": e.error}
-            for e in extraction.file_errors
-        )
-        if not extraction.files_read and not extraction.file_errors:
-            logger.info("event=partition_skipped source=%s partition=%s reason=no_files_landed", contract.source, day)
-
+    row_count = 0
+    preview: pl.DataFrame | None = None
+    extract_seconds = 0.0
+    write_seconds = 0.0
     loaded_at = dt.datetime.now(dt.UTC)
-    rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
-    rejected_rows = pl.DataFrame(
-        rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
-    )
-    raw_columns = raw_schema(contract) | {"_loaded_at": "TIMESTAMPTZ"}
-    extract_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
+    logger.info("event=raw_started source=%s partitions=%s..%s", contract.source, first, last)
+    # Every chunk is written inside one transaction, so a failure in any chunk leaves the
+    # whole range as it was before the run.
     with warehouse.connect() as con:
         con.execute("BEGIN TRANSACTION")
-        replace_partitions(con, raw_table(contract.source), raw_columns, rows, first, last)
+        for chunk_first, chunk_last in day_chunks(first, last):
+            started = time.perf_counter()
+            frames: list[pl.DataFrame] = []
+            for day in days_between(chunk_first, chunk_last):
+                extraction = extract_partition(settings.landing_dir, contract, mappings, day)
+                frames.append(extraction.rows)
+                files_read += len(extraction.files_read)
+                rejected.extend(
+                    {"_partition_date": day, "_source_file": e.source_file, "error": e.error}
+                    for e in extraction.file_errors
+                )
+                if not extraction.files_read and not extraction.file_errors:
+                    logger.info(
+                        "event=partition_skipped source=%s partition=%s reason=no_files_landed",
+                        contract.source, day,
+                    )
+            rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
+            del frames
+            extract_seconds += time.perf_counter() - started
+
+            started = time.perf_counter()
+            replace_chunk(con, raw_table(contract.source), raw_columns, rows, chunk_first, chunk_last)
+            write_seconds += time.perf_counter() - started
+            row_count += rows.height
+            preview = _keep_preview(preview, rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract)))
+            del rows
+
+        started = time.perf_counter()
+        rejected_rows = pl.DataFrame(
+            rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
+        )
         replace_partitions(
             con, rejected_files_table(contract.source), REJECTED_FILES_COLUMNS, rejected_rows, first, last
         )
         con.execute("COMMIT")
+        write_seconds += time.perf_counter() - started
 
     logger.info(
         "event=raw_loaded source=%s partitions=%s..%s rows=%d files=%d files_rejected=%d "
         "extract_seconds=%.3f write_seconds=%.3f",
-        contract.source, first, last, rows.height, files_read, len(rejected),
-        extract_seconds, time.perf_counter() - started,
+        contract.source, first, last, row_count, files_read, len(rejected),
+        extract_seconds, write_seconds,
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows.height,
+            "dagster/row_count": row_count,
             "files_read": files_read,
             "files_rejected": len(rejected),
             "rejected_files": dg.MetadataValue.md(preview_markdown(rejected_rows)),
             # Free text stays out of Dagster's event log: only masked text is published.
-            "preview": dg.MetadataValue.md(
-                preview_markdown(rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract)))
-            ),
+            "preview": dg.MetadataValue.md(preview_markdown(preview if preview is not None else pl.DataFrame())),
         }
     )
 
@@ -119,48 +200,75 @@ def _validate(
     mappings = project.mappings_by_name(contract.source, settings.kpi)
     first, last = partition_range(context)
     source = contract.source
+    raw = quote_identifier(raw_table(source))
 
+    landed = valid_count = quarantined = 0
+    valid_preview: pl.DataFrame | None = None
+    quarantine_preview: pl.DataFrame | None = None
+    read_seconds = validate_seconds = write_seconds = 0.0
     logger.info("event=validation_started source=%s partitions=%s..%s", source, first, last)
     with warehouse.connect() as con:
-        started = time.perf_counter()
-        raw = con.execute(
-            f"SELECT * EXCLUDE (_loaded_at) FROM {quote_identifier(raw_table(source))} "
-            "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
-            [first, last],
-        ).pl()
-        unknown = set(raw["_mapping"].unique().to_list()) - set(mappings)
+        used = con.execute(
+            f"SELECT DISTINCT _mapping FROM {raw} WHERE _partition_date BETWEEN ? AND ?", [first, last]
+        ).fetchall()
+        unknown = {row[0] for row in used} - set(mappings)
         if unknown:
             raise ValueError(
                 f"raw_{source} rows were loaded with mapping(s) {sorted(unknown)} that are no longer "
                 f"configured; add the mapping files back to CX_CONFIG or rematerialize raw_{source}"
             )
-        read_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        result = validate_rows(raw, contract, mappings, settings.kpi)
-        validate_seconds = time.perf_counter() - started
-        started = time.perf_counter()
 
+        # Each chunk is read, validated and written before the next one is read. All chunks
+        # share one transaction, so a failure leaves the range as it was.
         con.execute("BEGIN TRANSACTION")
-        replace_partitions(con, validated_table(source), valid_schema(contract), result.valid, first, last)
-        replace_partitions(con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, first, last)
-        con.execute("COMMIT")
+        for chunk_first, chunk_last in day_chunks(first, last):
+            started = time.perf_counter()
+            rows = con.execute(
+                f"SELECT * EXCLUDE (_loaded_at) FROM {raw} "
+                "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
+                [chunk_first, chunk_last],
+            ).pl()
+            read_seconds += time.perf_counter() - started
 
-    landed = raw.height
-    quarantined = result.quarantine.height
+            started = time.perf_counter()
+            result = validate_rows(rows, contract, mappings, settings.kpi)
+            validate_seconds += time.perf_counter() - started
+
+            started = time.perf_counter()
+            replace_chunk(con, validated_table(source), valid_schema(contract), result.valid, chunk_first, chunk_last)
+            replace_chunk(
+                con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, chunk_first, chunk_last
+            )
+            write_seconds += time.perf_counter() - started
+
+            landed += rows.height
+            valid_count += result.valid.height
+            quarantined += result.quarantine.height
+            valid_preview = _keep_preview(valid_preview, result.valid)
+            quarantine_preview = _keep_preview(
+                quarantine_preview, result.quarantine.select("_source_file", "_row_number", "failure_reasons")
+            )
+            del rows, result
+
+        started = time.perf_counter()
+        con.execute("COMMIT")
+        write_seconds += time.perf_counter() - started
+
     rate = quarantined / landed if landed else 0.0
     logger.info(
         "event=validated source=%s partitions=%s..%s landed=%d valid=%d quarantined=%d "
         "read_seconds=%.3f validate_seconds=%.3f write_seconds=%.3f",
-        source, first, last, landed, result.valid.height, quarantined,
-        read_seconds, validate_seconds, time.perf_counter() - started,
+        source, first, last, landed, valid_count, quarantined,
+        read_seconds, validate_seconds, write_seconds,
     )
+    empty = pl.DataFrame()
     yield dg.MaterializeResult(
         asset_key=validated_table(source),
         metadata={
-            "dagster/row_count": result.valid.height,
+            "dagster/row_count": valid_count,
             "landed_rows": landed,
             "quarantined_rows": quarantined,
-            "preview": dg.MetadataValue.md(preview_markdown(result.valid)),
+            "preview": dg.MetadataValue.md(preview_markdown(valid_preview if valid_preview is not None else empty)),
         },
     )
     yield dg.MaterializeResult(
@@ -170,7 +278,7 @@ def _validate(
             "landed_rows": landed,
             "quarantine_rate": rate,
             "preview": dg.MetadataValue.md(
-                preview_markdown(result.quarantine.select("_source_file", "_row_number", "failure_reasons"))
+                preview_markdown(quarantine_preview if quarantine_preview is not None else empty)
             ),
         },
     )
@@ -185,8 +293,8 @@ def _validate(
     yield dg.AssetCheckResult(
         asset_key=validated_table(source),
         check_name="landed_rows_equal_valid_plus_quarantined",
-        passed=landed == result.valid.height + quarantined,
-        metadata={"landed": landed, "valid": result.valid.height, "quarantined": quarantined},
+        passed=landed == valid_count + quarantined,
+        metadata={"landed": landed, "valid": valid_count, "quarantined": quarantined},
     )
 
 

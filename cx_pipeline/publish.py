@@ -28,15 +28,23 @@ logger = logging.getLogger(__name__)
 MANIFEST_TABLE = "publish_manifest"
 
 
-def _copy_table(source: duckdb.DuckDBPyConnection, target: duckdb.DuckDBPyConnection, table: str) -> int:
+# Name under which the new published file is attached to the warehouse connection.
+TARGET_ALIAS = "publish_target"
+
+
+def _sql_text(value: str) -> str:
+    """Quote ``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _copy_table(source: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Copy ``table`` into the attached target file inside DuckDB and return its row count.
+
+    The rows never pass through Python, and the copy keeps every column type as it is.
+    """
     quoted = quote_identifier(table)
-    reader = source.execute(f"SELECT * FROM {quoted}").arrow()
-    target.register("published_rows", reader)
-    try:
-        target.execute(f"CREATE TABLE {quoted} AS SELECT * FROM published_rows")
-    finally:
-        target.unregister("published_rows")
-    row = target.execute(f"SELECT count(*) FROM {quoted}").fetchone()
+    source.execute(f"CREATE TABLE {TARGET_ALIAS}.{quoted} AS SELECT * FROM main.{quoted}")
+    row = source.execute(f"SELECT count(*) FROM {TARGET_ALIAS}.{quoted}").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -46,20 +54,23 @@ def publish_tables(source: duckdb.DuckDBPyConnection, tables: list[str], target:
     Tables missing from the warehouse are skipped with a log line. Returns the row count of
     each published table.
     """
-    existing = {row[0] for row in source.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    existing = {
+        row[0]
+        for row in source.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()
+    }
     target.parent.mkdir(parents=True, exist_ok=True)
     staging_file = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     staging_file.unlink(missing_ok=True)
 
     counts: dict[str, int] = {}
     published_at = dt.datetime.now(dt.UTC)
-    con = duckdb.connect(str(staging_file))
+    source.execute(f"ATTACH {_sql_text(str(staging_file))} AS {TARGET_ALIAS}")
     try:
         for table in tables:
             if table not in existing:
                 logger.info("event=publish_table_skipped table=%s reason=not_in_warehouse", table)
                 continue
-            counts[table] = _copy_table(source, con, table)
+            counts[table] = _copy_table(source, table)
         manifest = pa.table(
             {
                 "table_name": list(counts),
@@ -67,15 +78,15 @@ def publish_tables(source: duckdb.DuckDBPyConnection, tables: list[str], target:
                 "published_at": [published_at] * len(counts),
             }
         )
-        con.register("manifest_rows", manifest)
-        con.execute(f"CREATE TABLE {MANIFEST_TABLE} AS SELECT * FROM manifest_rows")
-        con.unregister("manifest_rows")
-        con.execute("CHECKPOINT")
+        source.register("manifest_rows", manifest)
+        source.execute(f"CREATE TABLE {TARGET_ALIAS}.{MANIFEST_TABLE} AS SELECT * FROM manifest_rows")
+        source.unregister("manifest_rows")
+        source.execute(f"CHECKPOINT {TARGET_ALIAS}")
     except BaseException:
-        con.close()
+        source.execute(f"DETACH {TARGET_ALIAS}")
         staging_file.unlink(missing_ok=True)
         raise
-    con.close()
+    source.execute(f"DETACH {TARGET_ALIAS}")
 
     os.replace(staging_file, target)
     directory = os.open(target.parent, os.O_RDONLY)

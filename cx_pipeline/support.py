@@ -241,9 +241,45 @@ select
 from stg_tickets
 """
 
-_COMMENTS_QUERY = """
-select ticket_id, author_role, is_public, event, created_at
-from stg_ticket_comments
+# Aggregates the comments per ticket in DuckDB, so only one row per ticket reaches Polars
+# instead of every comment. _aggregate_comments computes the same columns from a frame.
+_PER_TICKET_QUERY = """
+with per_ticket as (
+    select
+        ticket_id,
+        count(*) as _comment_rows,
+        min(created_at) filter (where author_role = 'agent' and is_public)
+            as _first_reply_from_comments,
+        count(*) filter (where author_role = 'agent' and is_public) as _replies_from_comments,
+        count(*) filter (where author_role = 'agent' and not is_public) as _internal_notes,
+        count(*) filter (where event = 'solved') as _solve_events,
+        min(created_at) filter (where event = 'solved') as _first_solve_event,
+        max(created_at) filter (where event = 'solved') as _last_solve_event,
+        list(created_at order by created_at nulls first) filter (where event = 'solved')
+            as _solve_times
+    from stg_ticket_comments
+    group by ticket_id
+),
+reopen_events as (
+    select c.ticket_id, min(c.created_at) as _first_reopen_event
+    from stg_ticket_comments as c
+    join per_ticket as p on p.ticket_id = c.ticket_id
+    where c.event = 'reopened' and c.created_at >= p._first_solve_event
+    group by c.ticket_id
+)
+select
+    p.* exclude (_solve_times),
+    p._solve_times[2] as _second_solve_event,
+    r._first_reopen_event
+from per_ticket as p
+left join reopen_events as r on r.ticket_id = p.ticket_id
+"""
+
+_ORPHAN_COMMENTS_QUERY = """
+select count(*)
+from stg_ticket_comments as c
+where c.ticket_id is not null
+    and not exists (select 1 from stg_tickets as t where t.ticket_id = c.ticket_id)
 """
 
 _MICROSECONDS_PER_MINUTE = 60_000_000
@@ -441,12 +477,30 @@ def build_ticket_metrics(
     """
     known_tickets = tickets["ticket_id"].implode()
     orphans = comments.filter(pl.col("ticket_id").is_in(known_tickets).not_()).height
-    if orphans:
+    return metrics_from_comment_aggregates(
+        tickets, _aggregate_comments(comments), orphans, schedule, reopen_window_days, observation_end
+    )
+
+
+def metrics_from_comment_aggregates(
+    tickets: pl.DataFrame,
+    per_ticket: pl.DataFrame,
+    orphan_comments: int,
+    schedule: BusinessSchedule,
+    reopen_window_days: int,
+    observation_end: dt.datetime,
+) -> pl.DataFrame:
+    """Compute one row of support metrics per ticket from comments already aggregated per ticket.
+
+    ``per_ticket`` has the columns of ``_aggregate_comments``. ``orphan_comments`` is the
+    number of comment rows whose ticket is not in ``tickets``, only logged.
+    """
+    if orphan_comments:
         logger.warning(
-            "%d comment rows belong to no ticket in stg_tickets and are ignored", orphans
+            "%d comment rows belong to no ticket in stg_tickets and are ignored", orphan_comments
         )
 
-    frame = _choose_sources(tickets, _aggregate_comments(comments))
+    frame = _choose_sources(tickets, per_ticket)
     frame, reversed_rows = _add_durations(frame, schedule)
     if reversed_rows:
         logger.warning(
@@ -500,10 +554,12 @@ def _utc(frame: pl.DataFrame) -> pl.DataFrame:
 def compute_ticket_metrics(context: ModelContext) -> dict[str, pl.DataFrame]:
     """Read the staged tickets and comments and return the ``ticket_metrics`` table."""
     tickets = _utc(context.con.execute(_TICKETS_QUERY).pl())
-    comments = _utc(context.con.execute(_COMMENTS_QUERY).pl())
-    metrics = build_ticket_metrics(
+    per_ticket = _utc(context.con.execute(_PER_TICKET_QUERY).pl())
+    orphans = context.con.execute(_ORPHAN_COMMENTS_QUERY).fetchone()
+    metrics = metrics_from_comment_aggregates(
         tickets,
-        comments,
+        per_ticket,
+        int(orphans[0]) if orphans else 0,
         schedule=context.kpi.business_schedule(),
         reopen_window_days=context.kpi.fcr_reopen_window_days,
         observation_end=context.parameters["observation_end"],

@@ -68,30 +68,67 @@ def _shown(expr: pl.Expr) -> pl.Expr:
     return expr.str.slice(0, MAX_VALUE_CHARS)
 
 
-def _parse_timestamp(text: pl.Expr, mapping: SourceMapping) -> pl.Expr:
-    zone = mapping.timestamp_timezone
-    if mapping.timestamp_format:
-        fmt = mapping.timestamp_format
-        if "%z" in fmt:
-            return text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us")
-        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
-
-    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ t]", "${1}T").str.replace(r"[Zz]$", "+00:00")
-    with_offset = [iso.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in ISO_WITH_OFFSET]
-    without_offset = [
-        iso.str.to_datetime(f, strict=False, time_unit="us")
-        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-        for f in ISO_WITHOUT_OFFSET
-    ]
-    return pl.coalesce(*with_offset, *without_offset)
+def _to_utc(text: pl.Series | pl.Expr, fmt: str, zone: str) -> pl.Series | pl.Expr:
+    """Parse ``text`` with ``fmt``: with its own offset when ``fmt`` has %z, else in ``zone``."""
+    if "%z" in fmt:
+        return text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us")
+    naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
-def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr, str]:
-    """Return the parsing expression of a column and the problem text for a failed parse."""
-    text = pl.col(column.name).str.strip_chars()
-    text = pl.when(text == "").then(None).otherwise(text)
+def _iso_text(text: pl.Series) -> pl.Series:
+    """Rewrite a space or lower-case t between date and time as T, and a final Z as +00:00.
+
+    The regular expression runs only on the rows whose eleventh character is a space or t,
+    because running it on every row cost more than parsing the timestamps.
+    """
+    separated = text.str.slice(10, 1).is_in([" ", "t"]).fill_null(False)
+    if separated.any():
+        rewritten = text.filter(separated).str.replace(r"^(\d{4}-\d{2}-\d{2})[ t]", "${1}T")
+        text = text.scatter(separated.arg_true(), rewritten)
+    value = pl.col(text.name)
+    zulu = value.str.ends_with("Z") | value.str.ends_with("z")
+    without_suffix = value.str.slice(0, value.str.len_chars() - 1)
+    return text.to_frame().select(
+        pl.when(zulu.fill_null(False)).then(without_suffix + "+00:00").otherwise(value)
+    ).to_series()
+
+
+def _parse_iso_timestamps(text: pl.Series, zone: str) -> pl.Series:
+    """Parse ISO 8601 text to UTC, trying ISO_WITH_OFFSET and then ISO_WITHOUT_OFFSET.
+
+    The first format is applied to every row and each later format only to the rows that
+    are still unparsed, so the result equals taking the first format that parses a row.
+    Text without an offset is read in ``zone``.
+    """
+    iso = _iso_text(text)
+    formats = ISO_WITH_OFFSET + ISO_WITHOUT_OFFSET
+    parsed = _to_utc(iso, formats[0], zone)
+    for fmt in formats[1:]:
+        unparsed = parsed.is_null() & iso.is_not_null()
+        if not unparsed.any():
+            break
+        parsed = parsed.scatter(unparsed.arg_true(), _to_utc(iso.filter(unparsed), fmt, zone))
+    return parsed
+
+
+def _clean_text(name: str) -> pl.Expr:
+    """Return a raw column with surrounding whitespace removed and empty text as null."""
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _parses_iso(column: ColumnSpec, mapping: SourceMapping) -> bool:
+    """Return whether a column is parsed as ISO 8601 text by _parse_iso_timestamps."""
+    return column.type == "timestamp" and not mapping.timestamp_format
+
+
+def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr | None, str]:
+    """Return the parsing expression of a column and the problem text for a failed parse.
+
+    The expression is None for ISO 8601 timestamps, which parse_rows parses as a Series.
+    """
+    text = _clean_text(column.name)
     if column.type == "string":
         if column.normalize == "lower":
             text = text.str.to_lowercase()
@@ -118,8 +155,10 @@ def _parse_column(column: ColumnSpec, mapping: SourceMapping) -> tuple[pl.Expr, 
         fmt = mapping.timestamp_format or "%Y-%m-%d"
         return text.str.to_date(fmt, strict=False), f"is not a date in the format {fmt}"
     if column.type == "timestamp":
-        expected = mapping.timestamp_format or "ISO 8601"
-        return _parse_timestamp(text, mapping), f"is not a timestamp ({expected})"
+        if _parses_iso(column, mapping):
+            return None, "is not a timestamp (ISO 8601)"
+        fmt = mapping.timestamp_format or ""
+        return _to_utc(text, fmt, mapping.timestamp_timezone), f"is not a timestamp ({fmt})"
     raise AssertionError(f"unhandled column type {column.type}")
 
 
@@ -139,7 +178,19 @@ def _typed_name(column: str) -> str:
     return f"__typed_{column}"
 
 
-def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
+def _missing_column_flag(name: str, missing_values: list[str]) -> pl.Expr:
+    """Flag the rows whose ``_missing_columns`` list contains ``name``.
+
+    ``missing_values`` are the distinct ``_missing_columns`` values of the rows, one per
+    file at most, so the list is split here once instead of on every row.
+    """
+    matching = [value for value in missing_values if name in value.split(",")]
+    if not matching:
+        return pl.lit(False)
+    return pl.col("_missing_columns").is_in(matching)
+
+
+def _row_rules(contract: Contract, mapping: SourceMapping, missing_values: list[str]) -> list[_RowRule]:
     rules = []
     for column in contract.columns:
         name = column.name
@@ -155,7 +206,7 @@ def _row_rules(contract: Contract, mapping: SourceMapping) -> list[_RowRule]:
         rules.append(
             _RowRule(
                 f"{name}:missing_column",
-                pl.col("_missing_columns").str.split(",").list.contains(name),
+                _missing_column_flag(name, missing_values),
                 pl.lit(
                     f"{name}: the file has no column {mapping.export_column(name)!r} "
                     f"(mapping {mapping.name}, file_pattern {mapping.file_pattern!r})"
@@ -188,10 +239,21 @@ def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) ->
     and a wrong field count fail too. Reasons are only built for the rows that fail, so a
     clean load pays for the flags alone.
     """
-    with_typed = raw.with_columns(
-        _parse_column(column, mapping)[0].alias(_typed_name(column.name)) for column in contract.columns
-    )
-    rules = _row_rules(contract, mapping)
+    expressions = []
+    for column in contract.columns:
+        expression, _ = _parse_column(column, mapping)
+        if expression is not None:
+            expressions.append(expression.alias(_typed_name(column.name)))
+    with_typed = raw.with_columns(expressions)
+    iso_columns = [column.name for column in contract.columns if _parses_iso(column, mapping)]
+    if iso_columns:
+        texts = raw.select(_clean_text(name).alias(name) for name in iso_columns)
+        with_typed = with_typed.with_columns(
+            _parse_iso_timestamps(texts[name], mapping.timestamp_timezone).alias(_typed_name(name))
+            for name in iso_columns
+        )
+    missing_values = raw["_missing_columns"].drop_nulls().unique().to_list()
+    rules = _row_rules(contract, mapping, missing_values)
     flags = with_typed.select(
         pl.col(ROW_INDEX), *[rule.flag.fill_null(False).alias(f"_rule_{i}") for i, rule in enumerate(rules)]
     )
@@ -297,7 +359,8 @@ def duplicate_failures(parsed: pl.DataFrame, key: str) -> pl.DataFrame:
     days are versions and are resolved in staging.
     """
     file_key = ["_partition_date", "_source_file", key]
-    repeated = parsed.filter(pl.col(key).is_not_null() & pl.struct(file_key).is_duplicated())
+    in_file = pl.col(key).is_duplicated().over("_partition_date", "_source_file")
+    repeated = parsed.filter(pl.col(key).is_not_null() & in_file)
     if repeated.height == 0:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     next_row = pl.col("_row_number").shift(-1).over(file_key, order_by="_row_number")
