@@ -24,13 +24,14 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,8 @@ class RetryingConnection:
         self._base_delay = base_delay_seconds
         self._transaction: list[tuple[str, tuple[Any, ...]]] | None = None
         self._replay = True
+        # Set when the open transaction registered a stream, which a replay cannot read again.
+        self._one_shot = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -311,6 +314,7 @@ class RetryingConnection:
         if keyword in {"BEGIN", "START"}:
             result = self._con.execute(sql)
             self._transaction = []
+            self._one_shot = False
             return result
         if keyword in {"COMMIT", "END"} and self._transaction is not None:
             return self._commit(sql)
@@ -334,6 +338,8 @@ class RetryingConnection:
         """Register ``data`` as a view, recording it while a transaction is open."""
         if self._transaction is not None:
             self._transaction.append(("register", (name, data)))
+            if isinstance(data, pa.RecordBatchReader):
+                self._one_shot = True
         return self._con.register(name, data)
 
     def unregister(self, name: str) -> duckdb.DuckDBPyConnection:
@@ -366,6 +372,16 @@ class RetryingConnection:
         self._transaction = None
         if not self._replay:
             return self._con.execute(sql)
+        if self._one_shot:
+            try:
+                return self._con.execute(sql)
+            except duckdb.Error as exc:
+                if not _is_conflict(exc):
+                    raise
+                raise RuntimeError(
+                    f"DuckLake commit conflict in a transaction that read a stream, which cannot be "
+                    f"replayed; run it through rerun_on_conflict: {exc}"
+                ) from exc
 
         attempts = 0
 

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
@@ -37,7 +38,13 @@ from cx_pipeline.project import (
 )
 from cx_pipeline.settings import Settings
 from cx_pipeline.validate import QUARANTINE_COLUMNS, valid_schema, validate_rows
-from cx_pipeline.warehouse import Warehouse, quote_identifier, replace_partitions
+from cx_pipeline.warehouse import (
+    Warehouse,
+    quote_identifier,
+    replace_partitions,
+    rerun_on_conflict,
+    rollback_quietly,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,33 @@ logger = logging.getLogger(__name__)
 CHUNK_DAYS = 31
 # Rows kept for the metadata previews shown in Dagster.
 PREVIEW_ROWS = 5
+
+
+@dataclass
+class RawLoad:
+    """Counts, timings, rejected files and a preview of one raw step's write."""
+
+    files_read: int = 0
+    row_count: int = 0
+    rejected: list[dict[str, object]] = field(default_factory=list)
+    rejected_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
+    preview: pl.DataFrame | None = None
+    extract_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+@dataclass
+class ValidationRun:
+    """Row counts, timings and previews of one validate step's write."""
+
+    landed: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    valid_preview: pl.DataFrame | None = None
+    quarantine_preview: pl.DataFrame | None = None
+    read_seconds: float = 0.0
+    validate_seconds: float = 0.0
+    write_seconds: float = 0.0
 
 
 def partition_range(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -125,69 +159,78 @@ def _load_raw(
     first, last = partition_range(context)
     raw_columns = raw_schema(contract) | {"_loaded_at": "TIMESTAMPTZ"}
 
-    rejected: list[dict[str, object]] = []
-    files_read = 0
-    row_count = 0
-    preview: pl.DataFrame | None = None
-    extract_seconds = 0.0
-    write_seconds = 0.0
-    loaded_at = dt.datetime.now(dt.UTC)
     logger.info("event=raw_started source=%s partitions=%s..%s", contract.source, first, last)
-    # Every chunk is written inside one transaction, so a failure in any chunk leaves the
-    # whole range as it was before the run.
-    with warehouse.connect() as con:
+    loaded_at = dt.datetime.now(dt.UTC)
+
+    def load_range() -> RawLoad:
+        # Every chunk is written inside one transaction, so a failure in any chunk leaves the
+        # whole range as it was before the run.
+        load = RawLoad()
         con.execute("BEGIN TRANSACTION")
-        for chunk_first, chunk_last in day_chunks(first, last):
-            started = time.perf_counter()
-            frames: list[pl.DataFrame] = []
-            for day in days_between(chunk_first, chunk_last):
-                extraction = extract_partition(settings.landing_dir, contract, mappings, day)
-                frames.append(extraction.rows)
-                files_read += len(extraction.files_read)
-                rejected.extend(
-                    {"_partition_date": day, "_source_file": e.source_file, "error": e.error}
-                    for e in extraction.file_errors
-                )
-                if not extraction.files_read and not extraction.file_errors:
-                    logger.info(
-                        "event=partition_skipped source=%s partition=%s reason=no_files_landed",
-                        contract.source, day,
+        try:
+            for chunk_first, chunk_last in day_chunks(first, last):
+                started = time.perf_counter()
+                frames: list[pl.DataFrame] = []
+                for day in days_between(chunk_first, chunk_last):
+                    extraction = extract_partition(settings.landing_dir, contract, mappings, day)
+                    frames.append(extraction.rows)
+                    load.files_read += len(extraction.files_read)
+                    load.rejected.extend(
+                        {"_partition_date": day, "_source_file": e.source_file, "error": e.error}
+                        for e in extraction.file_errors
                     )
-            rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
-            del frames
-            extract_seconds += time.perf_counter() - started
+                    if not extraction.files_read and not extraction.file_errors:
+                        logger.info(
+                            "event=partition_skipped source=%s partition=%s reason=no_files_landed",
+                            contract.source, day,
+                        )
+                rows = pl.concat(frames).with_columns(pl.lit(loaded_at).alias("_loaded_at"))
+                del frames
+                load.extract_seconds += time.perf_counter() - started
+
+                started = time.perf_counter()
+                replace_chunk(con, raw_table(contract.source), raw_columns, rows, chunk_first, chunk_last)
+                load.write_seconds += time.perf_counter() - started
+                load.row_count += rows.height
+                load.preview = _keep_preview(
+                    load.preview, rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract))
+                )
+                del rows
 
             started = time.perf_counter()
-            replace_chunk(con, raw_table(contract.source), raw_columns, rows, chunk_first, chunk_last)
-            write_seconds += time.perf_counter() - started
-            row_count += rows.height
-            preview = _keep_preview(preview, rows.drop("_extra_columns", "_loaded_at", *masked_columns(contract)))
-            del rows
+            load.rejected_rows = pl.DataFrame(
+                load.rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
+            )
+            replace_partitions(
+                con, rejected_files_table(contract.source), REJECTED_FILES_COLUMNS, load.rejected_rows, first, last
+            )
+            con.execute("COMMIT")
+            load.write_seconds += time.perf_counter() - started
+        except BaseException:
+            rollback_quietly(con)
+            raise
+        return load
 
-        started = time.perf_counter()
-        rejected_rows = pl.DataFrame(
-            rejected, schema={"_partition_date": pl.Date, "_source_file": pl.String, "error": pl.String}
-        )
-        replace_partitions(
-            con, rejected_files_table(contract.source), REJECTED_FILES_COLUMNS, rejected_rows, first, last
-        )
-        con.execute("COMMIT")
-        write_seconds += time.perf_counter() - started
+    with warehouse.connect() as con:
+        # The chunks are streamed from the files, so on DuckLake a conflicting commit reads
+        # them again instead of replaying the consumed streams.
+        load = rerun_on_conflict(con, load_range)
 
     logger.info(
         "event=raw_loaded source=%s partitions=%s..%s rows=%d files=%d files_rejected=%d "
         "extract_seconds=%.3f write_seconds=%.3f",
-        contract.source, first, last, row_count, files_read, len(rejected),
-        extract_seconds, write_seconds,
+        contract.source, first, last, load.row_count, load.files_read, len(load.rejected),
+        load.extract_seconds, load.write_seconds,
     )
+    preview = load.preview if load.preview is not None else pl.DataFrame()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": row_count,
-            "files_read": files_read,
-            "files_rejected": len(rejected),
-            "rejected_files": dg.MetadataValue.md(preview_markdown(rejected_rows)),
+            "dagster/row_count": load.row_count,
+            "files_read": load.files_read,
+            "files_rejected": len(load.rejected),
+            "rejected_files": dg.MetadataValue.md(preview_markdown(load.rejected_rows)),
             # Free text stays out of Dagster's event log: only masked text is published.
-            "preview": dg.MetadataValue.md(preview_markdown(preview if preview is not None else pl.DataFrame())),
+            "preview": dg.MetadataValue.md(preview_markdown(preview)),
         }
     )
 
@@ -202,11 +245,54 @@ def _validate(
     source = contract.source
     raw = quote_identifier(raw_table(source))
 
-    landed = valid_count = quarantined = 0
-    valid_preview: pl.DataFrame | None = None
-    quarantine_preview: pl.DataFrame | None = None
-    read_seconds = validate_seconds = write_seconds = 0.0
     logger.info("event=validation_started source=%s partitions=%s..%s", source, first, last)
+
+    def validate_range() -> ValidationRun:
+        # Each chunk is read, validated and written before the next one is read. All chunks
+        # share one transaction, so a failure leaves the range as it was.
+        run = ValidationRun()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for chunk_first, chunk_last in day_chunks(first, last):
+                started = time.perf_counter()
+                rows = con.execute(
+                    f"SELECT * EXCLUDE (_loaded_at) FROM {raw} "
+                    "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
+                    [chunk_first, chunk_last],
+                ).pl()
+                run.read_seconds += time.perf_counter() - started
+
+                started = time.perf_counter()
+                result = validate_rows(rows, contract, mappings, settings.kpi)
+                run.validate_seconds += time.perf_counter() - started
+
+                started = time.perf_counter()
+                replace_chunk(
+                    con, validated_table(source), valid_schema(contract), result.valid, chunk_first, chunk_last
+                )
+                replace_chunk(
+                    con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, chunk_first, chunk_last
+                )
+                run.write_seconds += time.perf_counter() - started
+
+                run.landed += rows.height
+                run.valid += result.valid.height
+                run.quarantined += result.quarantine.height
+                run.valid_preview = _keep_preview(run.valid_preview, result.valid)
+                run.quarantine_preview = _keep_preview(
+                    run.quarantine_preview,
+                    result.quarantine.select("_source_file", "_row_number", "failure_reasons"),
+                )
+                del rows, result
+
+            started = time.perf_counter()
+            con.execute("COMMIT")
+            run.write_seconds += time.perf_counter() - started
+        except BaseException:
+            rollback_quietly(con)
+            raise
+        return run
+
     with warehouse.connect() as con:
         used = con.execute(
             f"SELECT DISTINCT _mapping FROM {raw} WHERE _partition_date BETWEEN ? AND ?", [first, last]
@@ -217,49 +303,18 @@ def _validate(
                 f"raw_{source} rows were loaded with mapping(s) {sorted(unknown)} that are no longer "
                 f"configured; add the mapping files back to CX_CONFIG or rematerialize raw_{source}"
             )
-
-        # Each chunk is read, validated and written before the next one is read. All chunks
-        # share one transaction, so a failure leaves the range as it was.
-        con.execute("BEGIN TRANSACTION")
-        for chunk_first, chunk_last in day_chunks(first, last):
-            started = time.perf_counter()
-            rows = con.execute(
-                f"SELECT * EXCLUDE (_loaded_at) FROM {raw} "
-                "WHERE _partition_date BETWEEN ? AND ? ORDER BY _partition_date, _source_file, _row_number",
-                [chunk_first, chunk_last],
-            ).pl()
-            read_seconds += time.perf_counter() - started
-
-            started = time.perf_counter()
-            result = validate_rows(rows, contract, mappings, settings.kpi)
-            validate_seconds += time.perf_counter() - started
-
-            started = time.perf_counter()
-            replace_chunk(con, validated_table(source), valid_schema(contract), result.valid, chunk_first, chunk_last)
-            replace_chunk(
-                con, quarantine_table(source), QUARANTINE_COLUMNS, result.quarantine, chunk_first, chunk_last
-            )
-            write_seconds += time.perf_counter() - started
-
-            landed += rows.height
-            valid_count += result.valid.height
-            quarantined += result.quarantine.height
-            valid_preview = _keep_preview(valid_preview, result.valid)
-            quarantine_preview = _keep_preview(
-                quarantine_preview, result.quarantine.select("_source_file", "_row_number", "failure_reasons")
-            )
-            del rows, result
-
-        started = time.perf_counter()
-        con.execute("COMMIT")
-        write_seconds += time.perf_counter() - started
+        # On DuckLake a conflicting commit validates the range again from the raw rows
+        # instead of replaying the consumed streams.
+        run = rerun_on_conflict(con, validate_range)
+    landed, valid_count, quarantined = run.landed, run.valid, run.quarantined
+    valid_preview, quarantine_preview = run.valid_preview, run.quarantine_preview
 
     rate = quarantined / landed if landed else 0.0
     logger.info(
         "event=validated source=%s partitions=%s..%s landed=%d valid=%d quarantined=%d "
         "read_seconds=%.3f validate_seconds=%.3f write_seconds=%.3f",
         source, first, last, landed, valid_count, quarantined,
-        read_seconds, validate_seconds, write_seconds,
+        run.read_seconds, run.validate_seconds, run.write_seconds,
     )
     empty = pl.DataFrame()
     yield dg.MaterializeResult(

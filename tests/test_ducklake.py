@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from conftest import ObjectStore, PipelineEnv, PostgresServer
@@ -222,3 +223,26 @@ def test_object_storage_data_path_matches_local_folder(
     files = pipeline_env.query(f"SELECT count(*) AS n FROM glob('{bucket}lake/**/*.parquet')")["n"][0]
     assert files > 0
     assert not (tmp_path / "lake").exists()
+
+
+def test_conflict_after_stream_is_not_replayed(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    lake = ducklake.DuckLakeTarget(
+        url=postgres_server.ducklake_url(postgres_server.create_database()), data_path=f"{tmp_path / 'lake'}/"
+    )
+    setup = ducklake.attach(lake)
+    setup.execute("CREATE TABLE answers (score INTEGER)")
+    setup.close()
+    writer = ducklake.RetryingConnection(ducklake.attach(lake))
+    other = ducklake.attach(lake)
+    try:
+        rows = pa.table({"score": [1, 2, 3]})
+        writer.execute("BEGIN TRANSACTION")
+        writer.register("incoming", pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()))
+        writer.execute("INSERT INTO answers SELECT * FROM incoming")
+        other.execute("DROP TABLE answers")
+        # A replay would read the consumed stream and insert nothing, so the conflict must surface.
+        with pytest.raises(RuntimeError, match="cannot be replayed"):
+            writer.execute("COMMIT")
+    finally:
+        writer.close()
+        other.close()
