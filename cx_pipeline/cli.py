@@ -107,6 +107,16 @@ def _report_run(result: ExecuteInProcessResult | JobExecutionResult) -> bool:
     return result.success
 
 
+def warehouse_label(settings: Settings) -> str:
+    """Name the warehouse a run writes: the DuckLake catalog (password hidden) or the DuckDB file."""
+    from cx_pipeline import ducklake
+
+    target = ducklake.target_from_env()
+    if target is None:
+        return str(settings.warehouse_path)
+    return f"DuckLake {target.redacted_url()} (data path {target.data_path})"
+
+
 def log_level() -> str:
     """Return the log level of the command and of Dagster's console (CX_LOG_LEVEL, default INFO)."""
     level = (os.environ.get("CX_LOG_LEVEL") or "INFO").upper()
@@ -126,7 +136,7 @@ def print_summary(settings: Settings) -> None:
     con = duckdb.connect(str(settings.publish_path), read_only=True)
     try:
         tables = [row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
-        print(f"Published tables in {settings.publish_path} (warehouse: {settings.warehouse_path})")
+        print(f"Published tables in {settings.publish_path} (warehouse: {warehouse_label(settings)})")
         for table in tables:
             count = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             print(f"  {table:<32} {count:>10,} rows")
@@ -269,7 +279,7 @@ def _command_demo(args: argparse.Namespace) -> int:
     print(f"Writing demo input to {settings.landing_dir}")
     generate_demo_landing(settings.landing_dir)
     last = DEMO_START + dt.timedelta(days=DEMO_DAYS - 1)
-    print(f"Materializing every asset for {DEMO_START}..{last} into {settings.warehouse_path}")
+    print(f"Materializing every asset for {DEMO_START}..{last} into {warehouse_label(settings)}")
     ok = run_range(DEMO_START, last)
     if ok:
         print_summary(settings)
@@ -360,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cx-pipeline",
         description="Customer-experience KPI pipeline. Paths come from CX_LANDING_DIR, "
-        "CX_WAREHOUSE_PATH and CX_CONFIG.",
+        "CX_WAREHOUSE_PATH, CX_PUBLISH_PATH and CX_CONFIG; CX_WAREHOUSE_URL and "
+        "CX_DUCKLAKE_DATA_PATH select a DuckLake warehouse instead of the DuckDB file.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
