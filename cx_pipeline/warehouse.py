@@ -164,7 +164,7 @@ def _connect_with_retry(database: Path, timeout_seconds: float) -> duckdb.DuckDB
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The warehouse that holds raw, staging and mart tables: a local DuckDB file or DuckLake.
+    """The warehouse of raw, staging and mart tables: a local DuckDB file or DuckLake.
 
     ``url`` defaults to CX_WAREHOUSE_URL and ``data_path`` to CX_DUCKLAKE_DATA_PATH. When
     both ``url`` and CX_WAREHOUSE_URL are empty, ``path`` (default CX_WAREHOUSE_PATH or
