@@ -187,13 +187,18 @@ def build_python_model_asset(
         started = time.perf_counter()
         logger.info("event=model_started model=%s layer=%s outputs=%d", model.name, model.layer, len(model.outputs))
         with warehouse.connect() as con:
-            frames, counts = compute_and_write(
+            counts = compute_and_write(
                 con,
                 model,
                 lambda: ModelContext(
                     con=con, parameters=model_parameters(con, settings.kpi, sources), kpi=settings.kpi
                 ),
             )
+            # Read back from the tables, so no output frame outlives the model's transaction.
+            previews = {
+                output.name: con.execute(f"SELECT * FROM {quote_identifier(output.name)} LIMIT 5").pl()
+                for output in model.outputs
+            }
             extra = {
                 output.name: kpi_metadata(con, output.name, docs[output.name], settings.warehouse_path)
                 for output in model.outputs
@@ -208,7 +213,7 @@ def build_python_model_asset(
                 asset_key=output.name,
                 metadata={
                     "dagster/row_count": counts[output.name],
-                    "preview": dg.MetadataValue.md(preview_markdown(frames[output.name])),
+                    "preview": dg.MetadataValue.md(preview_markdown(previews[output.name])),
                     **extra[output.name],
                 },
             )

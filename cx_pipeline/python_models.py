@@ -2,8 +2,9 @@
 badly (model fitting, business-hour arithmetic, text scoring).
 
 A Python model reads its input tables through the DuckDB connection it is given and
-returns one Polars DataFrame per output table; the framework writes every output in one
-transaction, replacing the previous version.
+either returns one Polars DataFrame per output table (``compute``), or writes its output
+tables itself batch by batch (``write``) when whole frames would not fit in memory. Either
+way every output is replaced in one transaction.
 """
 
 from __future__ import annotations
@@ -43,13 +44,23 @@ class OutputTable:
 
 @dataclass(frozen=True)
 class PythonModel:
-    """A named computation that reads ``deps`` and returns a frame per output table."""
+    """A named computation that reads ``deps`` and builds its output tables.
+
+    Exactly one of ``compute`` and ``write`` is set. ``compute`` returns a frame per output
+    table. ``write`` replaces every output table in the caller's open transaction and
+    returns their row counts.
+    """
 
     name: str
     outputs: tuple[OutputTable, ...]
     deps: tuple[str, ...]
-    compute: Callable[[ModelContext], dict[str, pl.DataFrame]]
+    compute: Callable[[ModelContext], dict[str, pl.DataFrame]] | None = None
     layer: str = "marts"
+    write: Callable[[ModelContext], dict[str, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.compute is None) == (self.write is None):
+            raise ValueError(f"python model {self.name} must set exactly one of compute and write")
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, model: PythonModel, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
@@ -66,23 +77,29 @@ def write_outputs(con: duckdb.DuckDBPyConnection, model: PythonModel, frames: di
 
 def compute_and_write(
     con: duckdb.DuckDBPyConnection, model: PythonModel, make_context: Callable[[], ModelContext]
-) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
-    """Compute ``model`` and replace its outputs in one transaction; return frames and row counts.
+) -> dict[str, int]:
+    """Compute ``model`` and replace its outputs in one transaction; return row counts.
 
     The model reads and writes on one snapshot. On DuckLake, when another run commits the
     same tables first, the whole transaction runs again on the newer snapshot.
     """
 
-    def attempt() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    def attempt() -> dict[str, int]:
         con.execute("BEGIN TRANSACTION")
         try:
-            frames = model.compute(make_context())
-            counts = write_outputs(con, model, frames)
+            if model.write is not None:
+                counts = model.write(make_context())
+                missing = {output.name for output in model.outputs} - set(counts)
+                if missing:
+                    raise RuntimeError(f"python model {model.name} did not write {sorted(missing)}")
+            else:
+                assert model.compute is not None
+                counts = write_outputs(con, model, model.compute(make_context()))
             con.execute("COMMIT")
         except BaseException:
             rollback_quietly(con)
             raise
-        return frames, counts
+        return counts
 
     return rerun_on_conflict(con, attempt)
 

@@ -12,8 +12,10 @@ version, and the model reads it back at the start of the next run.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -32,6 +34,7 @@ from cx_pipeline.text import (
     text_hash,
     uses_process_pool,
 )
+from cx_pipeline.warehouse import quote_identifier
 
 FEEDBACK_SENTIMENT = "feedback_sentiment"
 FEEDBACK_THEMES_MONTHLY = "feedback_themes_monthly"
@@ -152,11 +155,23 @@ FROM stg_feedback
 """
 
 
-def _load_feedback(context: ModelContext) -> pl.DataFrame:
-    if not table_exists(context.con, "stg_feedback"):
-        context.log.info("sentiment: stg_feedback does not exist yet; no survey or review texts")
-        return pl.DataFrame(schema=_RAW_SCHEMA)
-    return _utc(context.con.execute(_FEEDBACK_QUERY).pl()).cast(_RAW_SCHEMA)
+def _month_filter(date_expression: str, month: dt.date | None) -> tuple[str, dict[str, dt.date]]:
+    """Return a WHERE condition that keeps the rows of one calendar month, and its parameters.
+
+    ``month`` is the first day of the month, or None for rows without a date.
+    """
+    if month is None:
+        return f"{date_expression} IS NULL", {}
+    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    condition = f"{date_expression} >= $month_start AND {date_expression} < $next_month_start"
+    return condition, {"month_start": month, "next_month_start": following}
+
+
+def _load_feedback(context: ModelContext, month: dt.date | None) -> pl.DataFrame:
+    """Return the stg_feedback answers submitted in ``month`` (see ``_month_filter``)."""
+    condition, parameters = _month_filter("submitted_date", month)
+    frame = context.con.execute(f"{_FEEDBACK_QUERY} WHERE {condition}", parameters).pl()
+    return _utc(frame).cast(_RAW_SCHEMA)
 
 
 _COMMENT_COLUMNS = {"comment_id", "ticket_id", "author_role", "created_at"}
@@ -204,12 +219,19 @@ def _support_text_source(context: ModelContext) -> tuple[str, str] | None:
     return None
 
 
-def _load_support_messages(context: ModelContext) -> pl.DataFrame:
-    """Return the messages that customers (author_role end_user) wrote in tickets."""
-    source = _support_text_source(context)
-    if source is None:
-        return pl.DataFrame(schema=_RAW_SCHEMA)
+# The day a ticket comment counts for, in the reporting time zone.
+_COMMENT_DATE = "CAST(timezone($reporting_timezone, comments.created_at) AS DATE)"
+
+
+def _load_support_messages(
+    context: ModelContext, source: tuple[str, str], month: dt.date | None
+) -> pl.DataFrame:
+    """Return the messages that customers (author_role end_user) wrote in tickets in ``month``.
+
+    ``source`` is the text expression and join from ``_support_text_source``.
+    """
     text_expression, text_join = source
+    condition, parameters = _month_filter(_COMMENT_DATE, month)
 
     # Channel and customer come from the ticket; table_columns is empty without stg_tickets.
     has_tickets = {"ticket_id", "customer_id", "channel"} <= table_columns(
@@ -231,7 +253,7 @@ def _load_support_messages(context: ModelContext) -> pl.DataFrame:
             comments.ticket_id,
             {customer} AS customer_id,
             comments.created_at AS submitted_at,
-            CAST(timezone($reporting_timezone, comments.created_at) AS DATE) AS submitted_date,
+            {_COMMENT_DATE} AS submitted_date,
             {channel} AS channel,
             'unspecified' AS segment,
             {text_expression} AS raw_text,
@@ -239,71 +261,91 @@ def _load_support_messages(context: ModelContext) -> pl.DataFrame:
         FROM stg_ticket_comments AS comments
         {text_join}
         {ticket_join}
-        WHERE comments.author_role = 'end_user'
+        WHERE comments.author_role = 'end_user' AND {condition}
     """
-    frame = context.con.execute(query, {"reporting_timezone": context.kpi.reporting_timezone}).pl()
+    parameters["reporting_timezone"] = context.kpi.reporting_timezone
+    frame = context.con.execute(query, parameters).pl()
     return _utc(frame).cast(_RAW_SCHEMA)
 
 
 # --- Scoring ------------------------------------------------------------------------------
 
 
-def _read_cache(context: ModelContext) -> dict[str, float]:
-    """Return the cached compound scores of the current scorer version, by text hash."""
+def _cache_is_readable(context: ModelContext) -> bool:
+    """Return whether the previous run's sentiment_cache exists with every column it needs."""
     if not table_exists(context.con, SENTIMENT_CACHE):
-        return {}
-    try:
-        rows = context.con.execute(
-            f"SELECT text_hash, compound FROM {SENTIMENT_CACHE} WHERE scorer = ?", [SCORER_VERSION]
-        ).fetchall()
-    except duckdb.Error as exc:
+        return False
+    missing = set(CACHE_SCHEMA) - table_columns(context.con, SENTIMENT_CACHE)
+    if missing:
         context.log.warning(
-            "sentiment: %s could not be read (%s); every text is scored again", SENTIMENT_CACHE, exc
+            "sentiment: %s lacks %s; every text is scored again", SENTIMENT_CACHE, sorted(missing)
         )
-        return {}
-    return {text_hash_value: compound for text_hash_value, compound in rows if compound is not None}
+        return False
+    return True
 
 
-def _score_new_texts(context: ModelContext, texts_by_hash: dict[str, str]) -> dict[str, float]:
-    """Return the compound score of every text, scoring only those missing from the cache.
+def _known_compounds(context: ModelContext, hashes: list[str], read_cache: bool) -> dict[str, float]:
+    """Return the scores already known for ``hashes``, by text hash.
 
-    The run log states how many texts came from the cache and how many were scored.
+    A score is known when the previous run's sentiment_cache holds it for the current
+    scorer version, or when an earlier batch of this run wrote it to feedback_sentiment.
     """
-    cached = _read_cache(context)
-    new_hashes = sorted(hash_value for hash_value in texts_by_hash if hash_value not in cached)
+    parameters: dict[str, object] = {"hashes": hashes}
+    queries = [
+        f"""SELECT DISTINCT text_hash, compound FROM {FEEDBACK_SENTIMENT}
+            WHERE compound IS NOT NULL AND text_hash IN (SELECT unnest(CAST($hashes AS VARCHAR[])))"""
+    ]
+    if read_cache:
+        parameters["scorer"] = SCORER_VERSION
+        queries.append(
+            f"""SELECT text_hash, compound FROM {SENTIMENT_CACHE}
+                WHERE scorer = $scorer AND compound IS NOT NULL
+                AND text_hash IN (SELECT unnest(CAST($hashes AS VARCHAR[])))"""
+        )
+    rows = context.con.execute(" UNION ALL ".join(queries), parameters).fetchall()
+    return dict(rows)
+
+
+@dataclass
+class _BatchScores:
+    """Scores of one batch: a compound per distinct text, and how the new ones were scored."""
+
+    compounds: dict[str, float | None]
+    scored: int
+    parallel: bool
+
+
+def _score_new_texts(
+    context: ModelContext, texts_by_hash: dict[str, str], read_cache: bool
+) -> _BatchScores:
+    """Return the compound score of every text, scoring only those not known yet."""
+    known = _known_compounds(context, list(texts_by_hash), read_cache)
+    new_hashes = sorted(hash_value for hash_value in texts_by_hash if hash_value not in known)
     workers = context.kpi.sentiment_workers or available_cpus()
     scores = score_texts(
         [texts_by_hash[hash_value] for hash_value in new_hashes],
         workers=workers,
         parallel_min_texts=context.kpi.sentiment_parallel_min_texts,
     )
-    compounds = {
-        hash_value: cached[hash_value] for hash_value in texts_by_hash if hash_value in cached
-    }
+    compounds: dict[str, float | None] = dict(known)
     compounds.update(zip(new_hashes, scores, strict=True))
     parallel = uses_process_pool(len(new_hashes), workers, context.kpi.sentiment_parallel_min_texts)
-    context.log.info(
-        "sentiment: %d distinct texts, %d from %s, %d scored %s",
-        len(texts_by_hash),
-        len(texts_by_hash) - len(new_hashes),
-        SENTIMENT_CACHE,
-        len(new_hashes),
-        f"in {workers} processes" if parallel else "in one process",
-    )
-    return compounds
+    return _BatchScores(compounds, len(new_hashes), parallel)
 
 
-def _score_items(context: ModelContext, items: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Mask, hash and score the texts of ``items``, returning feedback_sentiment and the cache."""
+def _score_items(
+    context: ModelContext, items: pl.DataFrame, read_cache: bool
+) -> tuple[pl.DataFrame, _BatchScores]:
+    """Mask, hash and score the texts of ``items``, returning their feedback_sentiment rows."""
     masked = [mask_pii(text) if has_text(text) else None for text in items["raw_text"].to_list()]
     hashes = [text_hash(text) if text is not None else None for text in masked]
     texts_by_hash = {
         hash_value: text for hash_value, text in zip(hashes, masked, strict=True) if hash_value
     }
-    compounds = _score_new_texts(context, texts_by_hash)
+    batch = _score_new_texts(context, texts_by_hash, read_cache)
 
     kpi = context.kpi
-    item_compounds = [compounds[hash_value] if hash_value else None for hash_value in hashes]
+    item_compounds = [batch.compounds[hash_value] if hash_value else None for hash_value in hashes]
     labels = [
         sentiment_label(
             compound, kpi.sentiment_positive_threshold, kpi.sentiment_negative_threshold
@@ -321,16 +363,7 @@ def _score_items(context: ModelContext, items: pl.DataFrame) -> tuple[pl.DataFra
         .select(list(SENTIMENT_SCHEMA))
         .sort("source", "item_id")
     )
-    cache_hashes = sorted(texts_by_hash)
-    cache = pl.DataFrame(
-        {
-            "text_hash": cache_hashes,
-            "scorer": [SCORER_VERSION] * len(cache_hashes),
-            "compound": [compounds[hash_value] for hash_value in cache_hashes],
-        },
-        schema=CACHE_SCHEMA,
-    )
-    return sentiment, cache
+    return sentiment, batch
 
 
 # --- Themes -------------------------------------------------------------------------------
@@ -375,32 +408,130 @@ def build_themes(answers: pl.DataFrame, top_n: int, min_comments: int) -> pl.Dat
 
 # --- Model --------------------------------------------------------------------------------
 
+_SQL_TYPES = {
+    pl.String: "VARCHAR",
+    pl.Date: "DATE",
+    pl.Float64: "DOUBLE",
+    pl.Int64: "BIGINT",
+    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
+}
 
-def compute_feedback_text(context: ModelContext) -> dict[str, pl.DataFrame]:
-    """Build feedback_sentiment, feedback_themes_monthly and sentiment_cache."""
-    feedback = _load_feedback(context)
-    support = _load_support_messages(context)
-    items = pl.concat([feedback, support], how="vertical")
-    sentiment, cache = _score_items(context, items)
 
-    low_answers = (
-        feedback.select("source", "item_id", "submitted_date", "driver")
-        .filter(pl.col("driver").is_not_null())
-        .join(
-            sentiment.select("source", "item_id", "text_masked"),
-            on=["source", "item_id"],
-            how="left",
+def _create_empty_table(con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, pl.DataType]) -> None:
+    columns = ", ".join(f"{quote_identifier(name)} {_SQL_TYPES[dtype]}" for name, dtype in schema.items())
+    con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(table)} ({columns})")
+
+
+def _append_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+    """Insert ``rows``, whose columns are in the table's order, in the open transaction.
+
+    The rows go through a relation instead of ``register``, because a DuckLake connection
+    keeps every frame registered in a transaction until it ends. Replaying the transaction
+    after a conflict is left to ``rerun_on_conflict``, which runs the whole model again.
+    """
+    if rows.height:
+        con.from_arrow(rows.to_arrow()).insert_into(table)
+
+
+def _batch_months(
+    context: ModelContext, has_feedback: bool, support_source: tuple[str, str] | None
+) -> list[dt.date | None]:
+    """Return the first day of every month with feedback items, and None for undated ones."""
+    selects = []
+    parameters: dict[str, object] = {}
+    if has_feedback:
+        selects.append("SELECT CAST(date_trunc('month', submitted_date) AS DATE) FROM stg_feedback")
+    if support_source is not None:
+        selects.append(
+            f"""SELECT CAST(date_trunc('month', {_COMMENT_DATE}) AS DATE)
+                FROM stg_ticket_comments AS comments WHERE comments.author_role = 'end_user'"""
         )
+        parameters["reporting_timezone"] = context.kpi.reporting_timezone
+    if not selects:
+        return []
+    rows = context.con.execute(" UNION ".join(selects), parameters).fetchall()
+    return sorted((row[0] for row in rows), key=lambda month: (month is None, month))
+
+
+def write_feedback_text(context: ModelContext) -> dict[str, int]:
+    """Replace feedback_sentiment, feedback_themes_monthly and sentiment_cache, and return
+    their row counts.
+
+    Items are read, scored and written one calendar month of submitted_date at a time, so
+    memory grows with the largest month instead of the whole history. Themes are counted
+    per month, so each batch holds every comment its theme rows need. Must run inside the
+    caller's transaction, which ``compute_and_write`` opens and commits.
+    """
+    con = context.con
+    read_cache = _cache_is_readable(context)
+    has_feedback = table_exists(con, "stg_feedback")
+    if not has_feedback:
+        context.log.info("sentiment: stg_feedback does not exist yet; no survey or review texts")
+    support_source = _support_text_source(context)
+    _create_empty_table(con, FEEDBACK_SENTIMENT, SENTIMENT_SCHEMA)
+    _create_empty_table(con, FEEDBACK_THEMES_MONTHLY, THEMES_SCHEMA)
+
+    counts = {FEEDBACK_SENTIMENT: 0, FEEDBACK_THEMES_MONTHLY: 0}
+    answers = support_messages = with_text = scored = 0
+    parallel = False
+    empty = pl.DataFrame(schema=_RAW_SCHEMA)
+    for month in _batch_months(context, has_feedback, support_source):
+        feedback = _load_feedback(context, month) if has_feedback else empty
+        support = (
+            _load_support_messages(context, support_source, month)
+            if support_source is not None
+            else empty
+        )
+        sentiment, batch = _score_items(context, pl.concat([feedback, support], how="vertical"), read_cache)
+        low_answers = (
+            feedback.select("source", "item_id", "submitted_date", "driver")
+            .filter(pl.col("driver").is_not_null())
+            .join(
+                sentiment.select("source", "item_id", "text_masked"),
+                on=["source", "item_id"],
+                how="left",
+            )
+        )
+        themes = build_themes(low_answers, context.kpi.themes_top_n, context.kpi.themes_min_comments)
+        _append_rows(con, FEEDBACK_SENTIMENT, sentiment)
+        _append_rows(con, FEEDBACK_THEMES_MONTHLY, themes)
+
+        counts[FEEDBACK_SENTIMENT] += sentiment.height
+        counts[FEEDBACK_THEMES_MONTHLY] += themes.height
+        answers += feedback.height
+        support_messages += support.height
+        with_text += sentiment["text_hash"].count()
+        scored += batch.scored
+        parallel = parallel or batch.parallel
+
+    # Every item with the same text hash has the same score, whether cached or new.
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {SENTIMENT_CACHE} AS
+            SELECT text_hash, CAST($scorer AS VARCHAR) AS scorer, any_value(compound) AS compound
+            FROM {FEEDBACK_SENTIMENT} WHERE text_hash IS NOT NULL
+            GROUP BY text_hash ORDER BY text_hash""",
+        {"scorer": SCORER_VERSION},
     )
-    themes = build_themes(low_answers, context.kpi.themes_top_n, context.kpi.themes_min_comments)
+    row = con.execute(f"SELECT count(*) FROM {SENTIMENT_CACHE}").fetchone()
+    counts[SENTIMENT_CACHE] = int(row[0]) if row else 0
+
+    workers = context.kpi.sentiment_workers or available_cpus()
+    context.log.info(
+        "sentiment: %d distinct texts, %d from %s, %d scored %s",
+        counts[SENTIMENT_CACHE],
+        counts[SENTIMENT_CACHE] - scored,
+        SENTIMENT_CACHE,
+        scored,
+        f"in {workers} processes" if parallel else "in one process",
+    )
     context.log.info(
         "sentiment: %d feedback items (%d survey or review answers, %d support messages), %d with text",
-        sentiment.height,
-        feedback.height,
-        support.height,
-        sentiment["text_hash"].count(),
+        counts[FEEDBACK_SENTIMENT],
+        answers,
+        support_messages,
+        with_text,
     )
-    return {FEEDBACK_SENTIMENT: sentiment, FEEDBACK_THEMES_MONTHLY: themes, SENTIMENT_CACHE: cache}
+    return counts
 
 
 FEEDBACK_TEXT_MODEL = PythonModel(
@@ -409,7 +540,7 @@ FEEDBACK_TEXT_MODEL = PythonModel(
         "stg_feedback",
         *defined_tables(("stg_ticket_comments", "validated_ticket_comments", "stg_tickets")),
     ),
-    compute=compute_feedback_text,
+    write=write_feedback_text,
     outputs=(
         OutputTable(
             FEEDBACK_SENTIMENT,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 DEFAULT_LANDING_DIR = "./data/landing"
 DEFAULT_WAREHOUSE_PATH = "./data/cx.duckdb"
+# DuckDB's own default is 80 % of physical memory. A fixed limit makes large joins and
+# aggregates spill to the temporary directory instead of growing with the machine.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+MEMORY_LIMIT_PATTERN = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -251,17 +256,24 @@ class Settings:
     publish_path: Path
     config_path: Path | None
     kpi: KpiConfig
+    # Value of DuckDB's memory_limit on every warehouse connection, such as "2GB".
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read CX_LANDING_DIR, CX_WAREHOUSE_PATH, CX_PUBLISH_PATH and CX_CONFIG, applying
-        the defaults; the published file defaults to ``<warehouse stem>_published.duckdb``
-        beside the warehouse.
+        """Read CX_LANDING_DIR, CX_WAREHOUSE_PATH, CX_PUBLISH_PATH, CX_CONFIG and
+        CX_DUCKDB_MEMORY_LIMIT, applying the defaults; the published file defaults to
+        ``<warehouse stem>_published.duckdb`` beside the warehouse.
         """
         env = os.environ if environ is None else environ
         config_value = env.get("CX_CONFIG") or None
         warehouse_path = Path(env.get("CX_WAREHOUSE_PATH") or DEFAULT_WAREHOUSE_PATH)
         publish_value = env.get("CX_PUBLISH_PATH")
+        memory_limit = (env.get("CX_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+        if not MEMORY_LIMIT_PATTERN.match(memory_limit):
+            raise ConfigError(
+                f"invalid CX_DUCKDB_MEMORY_LIMIT {memory_limit!r}: expected a size such as 2GB or 512MB"
+            )
         return cls(
             landing_dir=Path(env.get("CX_LANDING_DIR") or DEFAULT_LANDING_DIR),
             warehouse_path=warehouse_path,
@@ -270,4 +282,5 @@ class Settings:
             else warehouse_path.with_name(f"{warehouse_path.stem}_published.duckdb"),
             config_path=Path(config_value) if config_value else None,
             kpi=load_kpi_config(config_value),
+            duckdb_memory_limit=memory_limit,
         )

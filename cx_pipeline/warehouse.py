@@ -163,12 +163,22 @@ def _connect_with_retry(database: Path, timeout_seconds: float) -> duckdb.DuckDB
             delay = min(delay * 2, 5.0)
 
 
+def apply_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Set DuckDB's memory_limit, so operators above it spill to the temporary directory.
+
+    The setting belongs to the database instance: on a DuckLake cursor it applies to every
+    cursor of the shared session. A local warehouse file spills to ``<database>.tmp``.
+    """
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+
+
 class Warehouse(dg.ConfigurableResource):
     """The warehouse of raw, staging and mart tables: a local DuckDB file or DuckLake.
 
     ``url`` defaults to CX_WAREHOUSE_URL and ``data_path`` to CX_DUCKLAKE_DATA_PATH. When
     both ``url`` and CX_WAREHOUSE_URL are empty, ``path`` (default CX_WAREHOUSE_PATH or
-    ./data/cx.duckdb) is the warehouse. Everything is read when a run starts.
+    ./data/cx.duckdb) is the warehouse. Every connection gets DuckDB's memory_limit from
+    CX_DUCKDB_MEMORY_LIMIT (default 2GB). Everything is read when a run starts.
     """
 
     path: str = Field(default="", description="DuckDB file; empty means CX_WAREHOUSE_PATH or ./data/cx.duckdb.")
@@ -196,10 +206,12 @@ class Warehouse(dg.ConfigurableResource):
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open a writing connection: to DuckLake, or to the local file under the writer lock."""
         target = self.ducklake_target()
+        memory_limit = Settings.from_env().duckdb_memory_limit
         if target is not None:
             # DuckLake orders concurrent commits in its catalog, so no file lock is taken.
             con = ducklake.RetryingConnection(ducklake.session(target))
             try:
+                apply_memory_limit(con, memory_limit)
                 yield con  # type: ignore[misc]
             finally:
                 con.close()
@@ -210,6 +222,7 @@ class Warehouse(dg.ConfigurableResource):
         with writer_lock(database, self.lock_timeout_seconds):
             con = _connect_with_retry(database, self.lock_timeout_seconds)
             try:
+                apply_memory_limit(con, memory_limit)
                 yield con
             finally:
                 con.close()
