@@ -234,11 +234,17 @@ def thread_twitter_conversations(
 
 TICKET_METRICS = "ticket_metrics"
 
+# Tickets are processed in batches of consecutive ticket_id values, so memory grows with
+# the batch instead of the whole table. Every query below keeps the rows of one batch:
+# ticket_id >= $batch_start and, unless the batch is the last one, ticket_id < $batch_end.
+TICKET_BATCH_ROWS = 250_000
+
 _TICKETS_QUERY = """
 select
     ticket_id, customer_id, channel, priority, status, is_solved, created_at, created_date,
     solved_at, first_reply_at, agent_replies, reopens
 from stg_tickets
+where {batch}
 """
 
 # Aggregates the comments per ticket in DuckDB, so only one row per ticket reaches Polars
@@ -258,6 +264,7 @@ with per_ticket as (
         list(created_at order by created_at nulls first) filter (where event = 'solved')
             as _solve_times
     from stg_ticket_comments
+    where {batch}
     group by ticket_id
 ),
 reopen_events as (
@@ -280,6 +287,14 @@ select count(*)
 from stg_ticket_comments as c
 where c.ticket_id is not null
     and not exists (select 1 from stg_tickets as t where t.ticket_id = c.ticket_id)
+"""
+
+# The first ticket_id of every batch: every TICKET_BATCH_ROWS-th id in sorted order.
+_BATCH_STARTS_QUERY = """
+select ticket_id
+from (select ticket_id, row_number() over (order by ticket_id) as position from stg_tickets)
+where position % $batch_rows = 1
+order by ticket_id
 """
 
 _MICROSECONDS_PER_MINUTE = 60_000_000
@@ -495,20 +510,41 @@ def metrics_from_comment_aggregates(
     ``per_ticket`` has the columns of ``_aggregate_comments``. ``orphan_comments`` is the
     number of comment rows whose ticket is not in ``tickets``, only logged.
     """
+    _log_orphans(orphan_comments)
+    frame, reversed_rows = _metrics_and_reversed_rows(
+        tickets, per_ticket, schedule, reopen_window_days, observation_end
+    )
+    _log_reversed_rows(reversed_rows)
+    return frame
+
+
+def _metrics_and_reversed_rows(
+    tickets: pl.DataFrame,
+    per_ticket: pl.DataFrame,
+    schedule: BusinessSchedule,
+    reopen_window_days: int,
+    observation_end: dt.datetime,
+) -> tuple[pl.DataFrame, int]:
+    """Return the metrics sorted by ticket_id, and the number of rows with a time before creation."""
+    frame = _choose_sources(tickets, per_ticket)
+    frame, reversed_rows = _add_durations(frame, schedule)
+    frame = _add_touch_and_fcr(frame, reopen_window_days, observation_end)
+    return frame.select(TICKET_METRICS_COLUMNS).sort("ticket_id"), reversed_rows
+
+
+def _log_orphans(orphan_comments: int) -> None:
     if orphan_comments:
         logger.warning(
             "%d comment rows belong to no ticket in stg_tickets and are ignored", orphan_comments
         )
 
-    frame = _choose_sources(tickets, per_ticket)
-    frame, reversed_rows = _add_durations(frame, schedule)
+
+def _log_reversed_rows(reversed_rows: int) -> None:
     if reversed_rows:
         logger.warning(
             "%d tickets have a reply or solve before their created_at, so those durations are null",
             reversed_rows,
         )
-    frame = _add_touch_and_fcr(frame, reopen_window_days, observation_end)
-    return frame.select(TICKET_METRICS_COLUMNS).sort("ticket_id")
 
 
 TICKET_METRICS_COLUMNS = [
@@ -551,20 +587,54 @@ def _utc(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def compute_ticket_metrics(context: ModelContext) -> dict[str, pl.DataFrame]:
-    """Read the staged tickets and comments and return the ``ticket_metrics`` table."""
-    tickets = _utc(context.con.execute(_TICKETS_QUERY).pl())
-    per_ticket = _utc(context.con.execute(_PER_TICKET_QUERY).pl())
-    orphans = context.con.execute(_ORPHAN_COMMENTS_QUERY).fetchone()
-    metrics = metrics_from_comment_aggregates(
-        tickets,
-        per_ticket,
-        int(orphans[0]) if orphans else 0,
-        schedule=context.kpi.business_schedule(),
-        reopen_window_days=context.kpi.fcr_reopen_window_days,
-        observation_end=context.parameters["observation_end"],
-    )
-    return {TICKET_METRICS: metrics}
+def _batch_condition(start: str, end: str | None) -> tuple[str, dict[str, str]]:
+    """Return the WHERE condition of the batch from ``start`` up to ``end`` (None: no end)."""
+    if end is None:
+        return "ticket_id >= $batch_start", {"batch_start": start}
+    return "ticket_id >= $batch_start and ticket_id < $batch_end", {
+        "batch_start": start,
+        "batch_end": end,
+    }
+
+
+def write_ticket_metrics(context: ModelContext) -> dict[str, int]:
+    """Replace ``ticket_metrics`` with one row per staged ticket and return its row count.
+
+    Tickets are read, measured and written TICKET_BATCH_ROWS at a time in ticket_id order,
+    with the comments of the same tickets aggregated in DuckDB, so the table comes out
+    sorted by ticket_id. Must run inside the caller's transaction, which
+    ``compute_and_write`` opens and commits.
+    """
+    con = context.con
+    starts = [row[0] for row in con.execute(_BATCH_STARTS_QUERY, {"batch_rows": TICKET_BATCH_ROWS}).fetchall()]
+    # An empty stg_tickets still gets one (empty) batch, which gives the table its columns.
+    bounds = list(zip(starts, [*starts[1:], None])) if starts else [("", None)]
+    orphans = con.execute(_ORPHAN_COMMENTS_QUERY).fetchone()
+    _log_orphans(int(orphans[0]) if orphans else 0)
+
+    schedule = context.kpi.business_schedule()
+    rows = reversed_rows = 0
+    con.execute(f"drop table if exists {TICKET_METRICS}")
+    for position, (start, end) in enumerate(bounds):
+        condition, parameters = _batch_condition(start, end)
+        tickets = _utc(con.execute(_TICKETS_QUERY.format(batch=condition), parameters).pl())
+        per_ticket = _utc(con.execute(_PER_TICKET_QUERY.format(batch=condition), parameters).pl())
+        metrics, batch_reversed = _metrics_and_reversed_rows(
+            tickets,
+            per_ticket,
+            schedule,
+            context.kpi.fcr_reopen_window_days,
+            context.parameters["observation_end"],
+        )
+        batch = con.from_arrow(metrics.to_arrow())
+        if position == 0:
+            batch.create(TICKET_METRICS)
+        else:
+            batch.insert_into(TICKET_METRICS)
+        rows += metrics.height
+        reversed_rows += batch_reversed
+    _log_reversed_rows(reversed_rows)
+    return {TICKET_METRICS: rows}
 
 
 TICKET_METRICS_MODEL = PythonModel(
@@ -581,5 +651,5 @@ TICKET_METRICS_MODEL = PythonModel(
         ),
     ),
     deps=("stg_tickets", "stg_ticket_comments"),
-    compute=compute_ticket_metrics,
+    write=write_ticket_metrics,
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import PipelineEnv
 
+from cx_pipeline import support
 from cx_pipeline.settings import ConfigError, load_kpi_config
 
 FIRST_DAY = "2025-01-19"
@@ -506,6 +507,25 @@ def test_rerun_gives_identical_metrics(support_run: PipelineEnv) -> None:
         table: support_run.table_hash(table) for table in ("ticket_metrics", "kpi_support_daily")
     }
     assert after == before
+
+
+def test_small_batches_give_identical_metrics(
+    support_run: PipelineEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = support_run.table_hash("ticket_metrics")
+    ticket_ids = support_run.query("SELECT ticket_id FROM stg_tickets ORDER BY ticket_id")
+    # Batches of three tickets: several batches, the last one shorter than the others.
+    monkeypatch.setattr(support, "TICKET_BATCH_ROWS", 3)
+    assert ticket_ids.height % 3 != 0 and ticket_ids.height > 6
+    monkeypatch.setenv("CX_LANDING_DIR", str(support_run.landing))
+    monkeypatch.setenv("CX_WAREHOUSE_PATH", str(support_run.warehouse))
+    monkeypatch.setenv("CX_CONFIG", str(support_run.landing.parent / "cx.yaml"))
+    support_run.run(FIRST_DAY, LAST_DAY)
+
+    assert support_run.table_hash("ticket_metrics") == before
+    # The batches are written in ticket_id order, so the table keeps the sorted row order.
+    written = support_run.query("SELECT ticket_id FROM ticket_metrics")
+    assert written["ticket_id"].to_list() == ticket_ids["ticket_id"].to_list()
 
 
 def test_reopen_window_is_configurable(

@@ -56,7 +56,7 @@ def query_aggregates(comments: pl.DataFrame, tickets: pl.DataFrame) -> tuple[pl.
         con.register("ticket_rows", tickets.to_arrow())
         con.execute("CREATE TABLE stg_ticket_comments AS SELECT * FROM comment_rows")
         con.execute("CREATE TABLE stg_tickets AS SELECT * FROM ticket_rows")
-        per_ticket = _utc(con.execute(_PER_TICKET_QUERY).pl())
+        per_ticket = _utc(con.execute(_PER_TICKET_QUERY.format(batch="true")).pl())
         orphans = con.execute(_ORPHAN_COMMENTS_QUERY).fetchone()
     finally:
         con.close()
