@@ -26,7 +26,8 @@ from cx_pipeline.impact import (
     welch,
 )
 from cx_pipeline.python_models import ModelContext, OutputTable, PythonModel, table_exists
-from cx_pipeline.sentiment_model import FEEDBACK_SENTIMENT, defined_tables, table_columns
+from cx_pipeline.sentiment_model import FEEDBACK_SENTIMENT, defined_tables
+from cx_pipeline.warehouse import table_columns
 
 KPI_IMPACT = "kpi_impact"
 

@@ -34,7 +34,7 @@ from cx_pipeline.text import (
     text_hash,
     uses_process_pool,
 )
-from cx_pipeline.warehouse import quote_identifier
+from cx_pipeline.warehouse import quote_identifier, table_columns
 
 FEEDBACK_SENTIMENT = "feedback_sentiment"
 FEEDBACK_THEMES_MONTHLY = "feedback_themes_monthly"
@@ -100,14 +100,6 @@ def project_defines(table: str) -> bool:
 def defined_tables(tables: Iterable[str]) -> tuple[str, ...]:
     """Return the tables of ``tables`` that the project defines, in the given order."""
     return tuple(table for table in tables if project_defines(table))
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    """Return the column names of a warehouse table (empty when it does not exist)."""
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
-    ).fetchall()
-    return {row[0] for row in rows}
 
 
 def _utc(frame: pl.DataFrame) -> pl.DataFrame:

@@ -83,6 +83,16 @@ def warehouse_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in rows}
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """Return the column names of a table in the current catalog and schema (empty when it
+    does not exist)."""
+    rows = con.execute(
+        f"SELECT column_name FROM information_schema.columns WHERE {_CURRENT_SCHEMA} AND table_name = ?",
+        [table],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back the open transaction, if any: a failed COMMIT has already ended it."""
     try:

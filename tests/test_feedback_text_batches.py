@@ -14,7 +14,7 @@ from conftest import PipelineEnv
 from cx_pipeline.sentiment_model import DRIVER_LOW_CSAT, build_themes
 from cx_pipeline.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, Settings
 from cx_pipeline.text import score_text
-from cx_pipeline.warehouse import Warehouse
+from cx_pipeline.warehouse import Warehouse, table_columns
 
 HEADER = "response_id,customer_id,submitted_at,survey_type,score,comment,channel,segment\n"
 CRASH = "The app keeps crashing after the update"
@@ -124,3 +124,17 @@ def test_warehouse_memory_limit_from_env(
 def test_memory_limit_rejects_invalid(value: str) -> None:
     with pytest.raises(ConfigError, match="CX_DUCKDB_MEMORY_LIMIT"):
         Settings.from_env({"CX_DUCKDB_MEMORY_LIMIT": value})
+
+
+def test_table_columns_ignore_attached_catalogs(tmp_path) -> None:
+    con = duckdb.connect(str(tmp_path / "cx.duckdb"))
+    try:
+        con.execute("CREATE TABLE stg_ticket_comments (comment_id VARCHAR, ticket_id VARCHAR)")
+        con.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other")
+        con.execute("CREATE TABLE other.stg_ticket_comments (comment_id VARCHAR, body VARCHAR)")
+        columns = table_columns(con, "stg_ticket_comments")
+        missing = table_columns(con, "no_such_table")
+    finally:
+        con.close()
+    assert columns == {"comment_id", "ticket_id"}
+    assert missing == set()
