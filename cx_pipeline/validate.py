@@ -29,6 +29,8 @@ MAX_VALUE_CHARS = 80
 # ISO 8601 forms accepted when a mapping gives no timestamp format.
 ISO_WITH_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"]
 ISO_WITHOUT_OFFSET = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
+# Whole seconds in UTC with a final Z, as the generated landing data writes them.
+ISO_UTC_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 
 FORMULA_PATTERN = r"^\s*[=+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\("
 
@@ -95,6 +97,21 @@ def _iso_text(text: pl.Series) -> pl.Series:
 
 
 def _parse_iso_timestamps(text: pl.Series, zone: str) -> pl.Series:
+    """Parse ISO 8601 text to UTC, trying ISO_WITH_OFFSET and then ISO_WITHOUT_OFFSET.
+
+    Text of the common form ``2024-05-01T12:30:00Z`` is parsed first with ISO_UTC_SECONDS,
+    which Polars reads several times faster than the general formats. Only the rows it
+    leaves unparsed go through _parse_iso_general, and a row it parses would get the same
+    instant from the general formats, so the result does not depend on this shortcut.
+    """
+    parsed = text.str.to_datetime(ISO_UTC_SECONDS, strict=False, time_zone="UTC", time_unit="us")
+    unparsed = parsed.is_null() & text.is_not_null()
+    if unparsed.any():
+        parsed = parsed.scatter(unparsed.arg_true(), _parse_iso_general(text.filter(unparsed), zone))
+    return parsed
+
+
+def _parse_iso_general(text: pl.Series, zone: str) -> pl.Series:
     """Parse ISO 8601 text to UTC, trying ISO_WITH_OFFSET and then ISO_WITHOUT_OFFSET.
 
     The first format is applied to every row and each later format only to the rows that
