@@ -9,7 +9,7 @@ import pytest
 
 from cx_pipeline.validate import _parse_iso_general, _parse_iso_timestamps
 
-# Values near the ISO_UTC_SECONDS form: some it parses, others it must leave to the
+# Values near the ISO_UTC_SECONDS forms: some it parses, others it must leave to the
 # general formats, which may parse or reject them.
 ISO_EDGE_TEXTS = [
     "2023-01-05T20:06:14Z",
@@ -31,6 +31,11 @@ ISO_EDGE_TEXTS = [
     "2023-01-05T20:06:14 Z",
     "2023-01-05T20:06:14ZZ",
     "2023-01-05T20:06:14+00:00",
+    "2023-01-05T20:06:14.5+00:00",
+    "2023-01-05 20:06:14+00:00",
+    "2023-01-05T20:06:14+00:00Z",
+    "2023-01-05T20:06:14Z+00:00",
+    "2023-01-05T24:00:00+00:00",
     "2023-01-05T20:06:14-05:30",
     "2023-01-05T20:06:14",
     "2023-10-29T02:30:00",
@@ -54,6 +59,7 @@ def test_iso_shortcut_matches_general_formats(zone: str) -> None:
 
 
 def test_iso_shortcut_parses_some_rows() -> None:
-    texts = pl.Series("created_at", ["2023-01-05T20:06:14Z", "2023-01-05T20:06:14.5Z"], dtype=pl.String)
+    values = ["2023-01-05T20:06:14Z", "2023-01-05T20:06:14+00:00", "2023-01-05T20:06:14.5Z"]
+    texts = pl.Series("created_at", values, dtype=pl.String)
     parsed = _parse_iso_timestamps(texts, "UTC")
     assert parsed.null_count() == 0
