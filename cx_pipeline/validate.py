@@ -309,6 +309,21 @@ def _row_rules(contract: Contract, mapping: SourceMapping, missing_values: list[
     return rules
 
 
+def _rule_failures(rows: pl.DataFrame, rules: list[_RowRule]) -> pl.DataFrame:
+    """Return one failure row per (row, rule) whose flag is True, ordered by rule and then row.
+
+    All rules run in one select with a reason column per rule, null where the rule passes,
+    because a filter per rule cost about 6 ms per 31-day feedback chunk in fixed costs. A
+    rule's reason is never null on a row it flags, so dropping the nulls keeps exactly the
+    flagged rows.
+    """
+    reasons = rows.select(
+        pl.col(ROW_INDEX),
+        *[pl.when(rule.flag.fill_null(False)).then(rule.reason).alias(rule.check) for rule in rules],
+    )
+    return reasons.unpivot(index=ROW_INDEX, variable_name="check", value_name="reason").drop_nulls("reason")
+
+
 def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse the raw text of one mapping's rows into typed columns.
 
@@ -341,12 +356,7 @@ def parse_rows(raw: pl.DataFrame, contract: Contract, mapping: SourceMapping) ->
     screened = with_typed.filter(pl.any_horizontal(_screen_flags(contract, mapping, missing_values)))
     failures = [pl.DataFrame(schema=FAILURE_SCHEMA)]
     if screened.height:
-        failures.extend(
-            screened.filter(rule.flag.fill_null(False)).select(
-                pl.col(ROW_INDEX), pl.lit(rule.check).alias("check"), rule.reason.alias("reason")
-            )
-            for rule in _row_rules(contract, mapping, missing_values)
-        )
+        failures.append(_rule_failures(screened, _row_rules(contract, mapping, missing_values)))
 
     typed = with_typed.select(
         pl.col(ROW_INDEX),
