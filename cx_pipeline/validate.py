@@ -271,8 +271,8 @@ def _screen_flags(
             # A string column has no parse flag, because its value is the cleaned text itself.
             flags.append(pl.col(_clean_name(name)).is_not_null() & pl.col(_typed_name(name)).is_null())
         if not _parse_rejects_markers(column, mapping):
-            flags.append(pl.col(name).str.contains("\x00", literal=True))
-            flags.append(pl.col(name).str.contains(FORMULA_PATTERN))
+            # One pattern for both rules, a NUL byte anywhere or a formula, reads each text once.
+            flags.append(pl.col(name).str.contains(rf"\x00|{FORMULA_PATTERN}"))
         if any(name in value.split(",") for value in missing_values):
             flags.append(_missing_column_flag(name, missing_values))
     return [flag.fill_null(False) for flag in flags]
