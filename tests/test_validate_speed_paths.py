@@ -12,7 +12,7 @@ import pytest
 
 from cx_pipeline.contracts import ColumnSpec, Contract
 from cx_pipeline.mappings import SourceMapping
-from cx_pipeline.validate import ROW_INDEX, _parse_iso_general, _parse_iso_timestamps, parse_rows
+from cx_pipeline.validate import ROW_INDEX, _parse_iso_formats, _parse_iso_general, _parse_iso_timestamps, parse_rows
 
 # Values near the ISO_UTC_SECONDS forms: some it parses, others it must leave to the
 # general formats, which may parse or reject them.
@@ -149,3 +149,73 @@ def test_formula_parsed_by_mapping_format() -> None:
     assert typed["day"][0] == dt.date(2023, 1, 5)
     assert checks[0] == {"day:formula_like"}
     assert checks[1] == {"day:parse"}
+
+
+# Texts that the general formats reject or accept by their first characters.
+GENERAL_EDGE_TEXTS = [
+    "not a date",
+    "=NOW()",
+    "T20:06:14",
+    "\x002023-01-05",
+    "\ufeff2023-01-05",
+    "２０２３-01-05",
+    " 2023-01-05",
+    "\t2023-01-05T20:06",
+    "\u30002023-01-05",
+    "+2023-01-05T20:06:14+00:00",
+    "-0001-01-01",
+    "2023-1-5",
+    "2023-01-05 20:06:14",
+    "2023-01-05t20:06z",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_general_skip_matches_formats(zone: str) -> None:
+    texts = pl.Series("created_at", GENERAL_EDGE_TEXTS, dtype=pl.String)
+    skipping = _parse_iso_general(texts, zone)
+    every_row = _parse_iso_formats(texts, zone)
+
+    assert skipping.dtype == every_row.dtype
+    mismatched = texts.filter(~skipping.eq_missing(every_row))
+    assert mismatched.to_list() == []
+    assert skipping.null_count() < texts.len()
+
+
+def test_rule_failures_ordered_by_rule() -> None:
+    contract = _contract(("id", "string"), ("value", "integer"), ("comment", "string"))
+    raw = _raw(
+        {
+            "id": ["r0", "r1", "=A(1)", "r3"],
+            "value": ["1", "x", "2", "=B(2)"],
+            "comment": ["a\x00b", "ok", "=C(3)", "a\x00"],
+        }
+    )
+    _, failures = parse_rows(raw, contract, SourceMapping(name="canonical", source="sample", file_pattern="*"))
+
+    assert failures.schema == pl.Schema({ROW_INDEX: pl.UInt32, "check": pl.String, "reason": pl.String})
+    assert failures.select(ROW_INDEX, "check").rows() == [
+        (2, "id:formula_like"),
+        (1, "value:parse"),
+        (3, "value:parse"),
+        (3, "value:formula_like"),
+        (0, "comment:nul_byte"),
+        (3, "comment:nul_byte"),
+        (2, "comment:formula_like"),
+    ]
+    reasons = dict(zip(failures["check"] + "@" + failures[ROW_INDEX].cast(pl.String), failures["reason"]))
+    assert reasons["value:parse@1"] == "value: 'x' is not a whole number"
+    assert reasons["comment:nul_byte@0"] == "comment: contains a NUL byte"
+    assert reasons["id:formula_like@2"] == "id: '=A(1)' looks like a spreadsheet formula"
+
+
+def test_clean_text_blank_is_null() -> None:
+    contract = _contract(("id", "string"), ("comment", "string"))
+    raw = _raw({"id": ["r0", "r1", "r2", "r3", "r4"], "comment": ["  padded\t", "", " \t ", None, "\u3000x\u3000"]})
+    typed, failures = parse_rows(raw, contract, SourceMapping(name="canonical", source="sample", file_pattern="*"))
+
+    assert typed["comment"].to_list() == ["padded", None, None, None, "x"]
+    assert typed["comment"].dtype == pl.String
+    assert failures.height == 0
