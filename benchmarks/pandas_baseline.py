@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import glob
 import os
+import resource
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,16 @@ def all_kpis(landing: Path) -> dict[str, pd.DataFrame]:
     tables = survey_kpis(landing)
     tables["kpi_support_daily"] = support_counts(landing)
     return tables
+
+
+def measured_kpis(landing: Path) -> tuple[dict[str, pd.DataFrame], float, float]:
+    """Compute every table of the baseline and return them with the seconds taken and the
+    peak resident memory in MB of the calling process.
+
+    Run it in a new process (a ``spawn`` pool) so that the peak is the baseline's own.
+    """
+    started = time.perf_counter()
+    tables = all_kpis(landing)
+    seconds = time.perf_counter() - started
+    # ru_maxrss is in kilobytes on Linux.
+    return tables, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

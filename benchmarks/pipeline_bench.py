@@ -8,13 +8,15 @@ Runs, in one invocation on one machine:
 4. ``empty run``: a day with no files (the fixed cost of a run);
 5. ``365-day backfill``: the last 365 days again on the loaded warehouse, as one run,
    and ``365-day load`` of the same days into a new warehouse for comparison;
-6. ``pandas``: the baseline of benchmarks/pandas_baseline.py on the same files, and a
-   check that its KPI values equal the pipeline's published tables.
+6. ``pandas``: the baseline of benchmarks/pandas_baseline.py on the same files, in a
+   process of its own, and a check that its KPI values equal the pipeline's published
+   tables. The check needs a run that loads the last day (one-day or backfill), because
+   the full load leaves it out while pandas reads every day.
 
 Every pipeline run is a separate ``cx-pipeline run`` process; wall time and peak resident
 memory come from ``os.wait4`` on that process, and per-stage times from Dagster's
 step-finished events. ``--runs`` measures a subset of steps 2 to 5, for example only the
-full load of scale L. Usage::
+full load of scale L. ``<workdir>/<scale>`` is deleted and written again. Usage::
 
     .venv/bin/python benchmarks/pipeline_bench.py --scale S --workdir /tmp/cx-bench
     .venv/bin/python benchmarks/pipeline_bench.py --scale L --runs full --skip-pandas
@@ -24,10 +26,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,7 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pandas_baseline import all_kpis  # noqa: E402
+from pandas_baseline import measured_kpis  # noqa: E402
 
 from cx_pipeline.generate import DAYS, SCALES, START, generate_landing  # noqa: E402
 
@@ -216,11 +218,12 @@ def main() -> int:
     if "full" not in results:
         return 0
     full = results["full"]
-    landed = sum(rows.values())
+    throughput = ingest_throughput(logs / "full_load.log")
+    landed = sum(count for _, count, _, _ in throughput)
     print(f"\nfull load: {landed:,} landed rows, {landed / full.seconds:,.0f} rows/s overall")
     print("\n| source | rows | extract s | validate s | extract rows/s | validate rows/s | together rows/s |")
     print("|---|---|---|---|---|---|---|")
-    for source, count, extract_seconds, validate_seconds in ingest_throughput(logs / "full_load.log"):
+    for source, count, extract_seconds, validate_seconds in throughput:
         together = count / (extract_seconds + validate_seconds) if count else 0.0
         print(f"| {source} | {count:,} | {extract_seconds:.2f} | {validate_seconds:.2f} | "
               f"{count / extract_seconds:,.0f} | {count / max(validate_seconds, 1e-9):,.0f} | {together:,.0f} |")
@@ -230,17 +233,21 @@ def main() -> int:
         print(f"365-day backfill / 365-day load: {results['backfill'].seconds / results['load365'].seconds:.2f}")
 
     if not args.skip_pandas:
-        started = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        baseline = all_kpis(landing)
-        pandas_seconds = time.perf_counter() - started
-        print(f"\npandas baseline (survey KPIs and ticket counts): {pandas_seconds:.1f} s, "
-              f"peak {max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024:.0f} MB")
+        # A spawned process starts without the generated data in memory, so its peak is
+        # the baseline's own.
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            baseline, pandas_seconds, pandas_peak_mb = pool.apply(measured_kpis, (landing,))
+        print(f"\npandas baseline (survey KPIs and ticket counts, all {DAYS} days): "
+              f"{pandas_seconds:.1f} s, peak {pandas_peak_mb:.0f} MB")
         comparable = full.seconds - full.stages.get("sentiment", 0.0)
         print(f"pipeline full load without sentiment: {comparable:.1f} s; pandas / pipeline = "
-              f"{pandas_seconds / comparable:.2f}")
-        problems = compare_with_baseline(work / "cx_published.duckdb", baseline)
-        print("KPI values: " + ("identical" if not problems else "DIFFERENT: " + "; ".join(problems)))
+              f"{pandas_seconds / comparable:.2f} (10 or more would be 10x faster than pandas)")
+        if results.keys() & {"one-day", "backfill"}:
+            problems = compare_with_baseline(work / "cx_published.duckdb", baseline)
+            print("KPI values: " + ("identical" if not problems else "DIFFERENT: " + "; ".join(problems)))
+        else:
+            print("KPI values: not compared, because the full load leaves out the last day that "
+                  "pandas reads; add one-day or backfill to --runs")
     return 0
 
 
