@@ -279,7 +279,7 @@ def _cache_is_readable(context: ModelContext) -> bool:
 def _known_compounds(context: ModelContext, hashes: list[str], read_cache: bool) -> dict[str, float]:
     """Return the scores already known for ``hashes``, by text hash.
 
-    A score is known when the previous run's sentiment_cache holds it for the current
+    A score is known when the previous run's sentiment_cache contains it for the current
     scorer version, or when an earlier batch of this run wrote it to feedback_sentiment.
     """
     parameters: dict[str, object] = {"hashes": hashes}
@@ -451,7 +451,7 @@ def write_feedback_text(context: ModelContext) -> dict[str, int]:
 
     Items are read, scored and written one calendar month of submitted_date at a time, so
     memory grows with the largest month instead of the whole history. Themes are counted
-    per month, so each batch holds every comment its theme rows need. Must run inside the
+    per month, so each batch contains every comment its theme rows need. Must run inside the
     caller's transaction, which ``compute_and_write`` opens and commits.
     """
     con = context.con

@@ -516,7 +516,8 @@ def test_small_batches_give_identical_metrics(
     ticket_ids = support_run.query("SELECT ticket_id FROM stg_tickets ORDER BY ticket_id")
     # Batches of three tickets: several batches, the last one shorter than the others.
     monkeypatch.setattr(support, "TICKET_BATCH_ROWS", 3)
-    assert ticket_ids.height % 3 != 0 and ticket_ids.height > 6
+    assert ticket_ids.height % 3 != 0
+    assert ticket_ids.height > 6
     monkeypatch.setenv("CX_LANDING_DIR", str(support_run.landing))
     monkeypatch.setenv("CX_WAREHOUSE_PATH", str(support_run.warehouse))
     monkeypatch.setenv("CX_CONFIG", str(support_run.landing.parent / "cx.yaml"))
