@@ -65,8 +65,15 @@ def measure_source(
 def main() -> int:
     """Run the measurement and print one table row per source."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="S")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cx-validate-bench"))
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default="S", help="scale to generate; not used with --landing"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/cx-validate-bench"),
+        help="folder of the generated data (<workdir>/<scale>/landing) and of --profile output",
+    )
     parser.add_argument("--landing", type=Path, help="read this landing folder instead of generating one")
     parser.add_argument("--days", type=int, default=DAYS, help="number of days from 2023-01-01 to read")
     parser.add_argument("--source", choices=SOURCES, action="append", help="measure only this source (repeatable)")
