@@ -606,7 +606,8 @@ def write_ticket_metrics(context: ModelContext) -> dict[str, int]:
     ``compute_and_write`` opens and commits.
     """
     con = context.con
-    starts = [row[0] for row in con.execute(_BATCH_STARTS_QUERY, {"batch_rows": TICKET_BATCH_ROWS}).fetchall()]
+    start_rows = con.execute(_BATCH_STARTS_QUERY, {"batch_rows": TICKET_BATCH_ROWS}).fetchall()
+    starts = [row[0] for row in start_rows]
     # An empty stg_tickets still gets one (empty) batch, which gives the table its columns.
     bounds = list(zip(starts, [*starts[1:], None])) if starts else [("", None)]
     orphans = con.execute(_ORPHAN_COMMENTS_QUERY).fetchone()
